@@ -1,0 +1,140 @@
+"""Commands about jobs: enqueue, status, list, show and the dead letter queue."""
+
+import sys
+
+import click
+from queuectl_core import STATES
+
+from . import output
+from .context import BadInput, pass_context
+
+PROGRESS_MIN_JOBS = 10_000  # below this a progress bar would only flicker
+
+
+@click.command()
+@click.argument("job", required=False, metavar="JSON")
+@click.option("--file", "-f", "file_name", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Enqueue many jobs: one JSON object per line ('-' reads stdin).")
+@click.option("--json", "as_json", is_flag=True, help="Print the record (or the ids) as JSON.")
+@pass_context
+def enqueue(ctx, job, file_name, as_json):
+    """Add a job given as a JSON object, or many with '-' / --file (all or nothing).
+
+    \b
+    queuectl enqueue '{"id":"job1","command":"echo hello","max_retries":3}'
+    queuectl enqueue --file jobs.jsonl
+    """
+    if job == "-" and file_name is None:
+        job, file_name = None, "-"
+    if (job is None) == (file_name is None):
+        raise click.UsageError("give one JSON job, or '-' / --file FILE for one job per line")
+    if file_name is not None:
+        _enqueue_many(ctx, file_name, as_json)
+        return
+    from queuectl_core.validation import parse_job_json
+
+    record = ctx.store.enqueue(parse_job_json(job))
+    output.print_json(record) if as_json else click.echo(record["id"])
+
+
+def _enqueue_many(ctx, file_name, as_json):
+    from .bulk import parse_lines
+
+    try:
+        if file_name == "-":
+            raw = sys.stdin.buffer.read()
+        else:
+            with open(file_name, "rb") as handle:
+                raw = handle.read()
+    except OSError as error:
+        raise BadInput(f"cannot read {file_name}: {error.strerror}") from None
+    specs = parse_lines(raw)
+    if not specs:
+        raise BadInput("no job given: the input has no non-blank line")
+    if len(specs) >= PROGRESS_MIN_JOBS and sys.stderr.isatty():
+        with click.progressbar(length=len(specs), label="enqueueing", file=sys.stderr) as bar:
+            ids = ctx.store.enqueue_many(specs, progress=bar.update)
+    else:
+        ids = ctx.store.enqueue_many(specs)
+    output.print_json(ids) if as_json else click.echo(len(ids))
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def status(ctx, as_json):
+    """Jobs per state and the live workers."""
+    summary = ctx.store.status()
+    if as_json:
+        output.print_json(summary)
+        return
+    click.echo("Jobs")
+    for state in STATES:
+        click.echo(f"  {state:<11}{summary['jobs'][state]:>8}")
+    workers = summary["workers"]
+    click.echo(f"\nWorkers: {len(workers)} live")
+    if workers:
+        output.print_workers(workers)
+
+
+@click.command(name="list")
+@click.option("--state", type=click.Choice(STATES), help="Only jobs in this state.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many (for paging).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of job records.")
+@pass_context
+def list_jobs(ctx, state, limit, offset, as_json):
+    """Jobs, newest first."""
+    jobs = ctx.store.list_jobs(state=state, limit=limit, offset=offset)
+    if as_json:
+        output.print_json(jobs)
+        return
+    if not jobs:
+        click.echo(f"No {state + ' ' if state else ''}jobs.")
+        return
+    output.print_jobs(jobs, with_error=state in ("failed", "dead"))
+    if len(jobs) == limit:
+        click.echo(f"(first {limit}; use --limit/--offset for more)", err=True)
+
+
+@click.command()
+@click.argument("job_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print the record with its history as JSON.")
+@pass_context
+def show(ctx, job_id, as_json):
+    """One job with the history of its runs."""
+    job = ctx.store.get_job(job_id, history=True)
+    output.print_json(job) if as_json else output.print_job_detail(job)
+
+
+@click.group()
+def dlq():
+    """The dead letter queue: jobs that failed max_retries + 1 times."""
+
+
+@dlq.command(name="list")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of job records.")
+@pass_context
+def dlq_list(ctx, limit, as_json):
+    """The dead jobs, newest first."""
+    jobs = ctx.store.list_jobs(state="dead", limit=limit)
+    if as_json:
+        output.print_json(jobs)
+    elif not jobs:
+        click.echo("The dead letter queue is empty.")
+    else:
+        output.print_jobs(jobs, with_error=True)
+
+
+@dlq.command(name="retry")
+@click.argument("job_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
+@pass_context
+def dlq_retry(ctx, job_id, as_json):
+    """Move a dead job back to pending with attempts 0."""
+    record = ctx.store.retry_dead(job_id)
+    if as_json:
+        output.print_json(record)
+    else:
+        click.echo(f"{job_id} is pending again (attempts reset to 0)")

@@ -1,0 +1,63 @@
+"""Commands about workers: start (runs the worker service), stop, list."""
+
+import os
+import sys
+
+import click
+
+from . import output
+from .context import pass_context
+
+
+@click.group()
+def worker():
+    """Run, stop and list workers."""
+
+
+@worker.command()
+@click.option("--count", "-c", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Worker processes to run.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True),
+              help="Kill a run after this many seconds (a job's own timeout wins).")
+@click.option("--burst", is_flag=True, help="Exit once no job is pending, processing or failed.")
+@pass_context
+def start(ctx, count, timeout, burst):
+    """Run COUNT workers in the foreground until `worker stop`, SIGTERM or Ctrl-C.
+
+    The first signal lets running jobs finish; a second one kills them and hands them back.
+    """
+    args = [sys.executable, "-m", "queuectl_worker", "--count", str(count)]
+    if timeout is not None:
+        args += ["--timeout", repr(timeout)]
+    if burst:
+        args.append("--burst")
+    if ctx.db:
+        os.environ["QUEUECTL_DB"] = ctx.db
+    # The worker service is its own program: replace this process with it.
+    os.execv(sys.executable, args)
+
+
+@worker.command()
+@pass_context
+def stop(ctx):
+    """Ask every live worker, on every host, to finish its current job and exit."""
+    count = ctx.store.request_stop()
+    if count:
+        click.echo(f"Asked {count} worker{'s' if count != 1 else ''} to stop;"
+                   " each finishes its current job first.")
+    else:
+        click.echo("No live worker to stop.")
+
+
+@worker.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of workers.")
+@pass_context
+def list_workers(ctx, as_json):
+    """The live workers: id, host, pid, current job, last heartbeat."""
+    workers = ctx.store.live_workers()
+    if as_json:
+        output.print_json(workers)
+    elif workers:
+        output.print_workers(workers)
+    else:
+        click.echo("No live workers.")

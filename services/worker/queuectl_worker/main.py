@@ -1,0 +1,62 @@
+"""`queuectl-worker`: the worker service's entry point (also what `queuectl worker start` runs)."""
+
+import argparse
+import logging
+import os
+import sys
+
+from queuectl_core.errors import DatabaseUnusable
+from queuectl_core.store import open_store
+
+from .supervisor import Supervisor
+from .worker import Worker
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to 256, got {text!r}")
+    return value
+
+
+def _positive_seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def parse_args(argv):
+    """The worker's command line."""
+    parser = argparse.ArgumentParser(prog="queuectl-worker", description="Run queuectl worker processes.")
+    parser.add_argument("--count", type=_positive_int, default=1, help="worker processes to run (default 1)")
+    parser.add_argument("--timeout", type=_positive_seconds, default=None,
+                        help="kill a run after this many seconds (jobs may set their own timeout)")
+    parser.add_argument("--burst", action="store_true",
+                        help="exit once no job is pending, processing or failed")
+    parser.add_argument("--db", default=None, help="SQLite file (default: $QUEUECTL_DB)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Start the supervisor and its workers; exit 0 after a graceful stop."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=os.environ.get("QUEUECTL_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        # Open (and migrate) once before forking, so a bad database is one clear error.
+        open_store(args.db).close()
+    except DatabaseUnusable as error:
+        print(f"Error: {error}", file=sys.stderr)
+        sys.exit(1)
+    supervisor = Supervisor(args.count, lambda: Worker(args.db, timeout=args.timeout, burst=args.burst))
+    sys.exit(supervisor.run())

@@ -1,0 +1,114 @@
+"""Running one job's shell command: its process group, its output tail, ending its process tree."""
+
+import os
+import select
+import signal
+import subprocess
+import tempfile
+import time
+
+import psutil
+
+from . import linux
+
+OUTPUT_TAIL_BYTES = 64 * 1024  # kept per run; a job printing 20 MB costs 64 KiB in the database
+KILL_GRACE_SECONDS = 2.0  # between SIGTERM and SIGKILL when a job's tree is ended
+_HIDDEN_VARIABLES = ("QUEUECTL_API_TOKEN",)  # secrets of the service that jobs have no business reading
+
+
+class JobProcess:
+    """A job's `/bin/sh -c COMMAND`, leading its own process group, output into a temp file."""
+
+    def __init__(self, command, extra_env):
+        env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_VARIABLES}
+        env.update(extra_env)
+        self._output = tempfile.TemporaryFile(prefix="queuectl-job-")
+        parent_pid = os.getpid()
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            stdin=subprocess.DEVNULL,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # the job leads its own process group (and session)
+            # If this worker dies, even by SIGKILL, the kernel kills the job's shell.
+            preexec_fn=lambda: linux.die_with_parent(signal.SIGKILL, parent_pid),
+        )
+        self.pid = self.process.pid
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            self._pidfd = None
+
+    @property
+    def exit_status(self):
+        """The shell's return code (negative: killed by that signal), or None while it runs."""
+        return self.process.poll()
+
+    def wait(self, timeout, other_fds=()):
+        """Wait up to `timeout` seconds for the shell to exit or one of `other_fds` to be readable."""
+        if self._pidfd is not None:
+            select.select([self._pidfd, *other_fds], [], [], max(timeout, 0))
+        else:  # no pidfd: poll in short steps
+            deadline = time.monotonic() + max(timeout, 0)
+            while self.process.poll() is None and time.monotonic() < deadline:
+                ready, _, _ = select.select(list(other_fds), [], [], min(0.01, deadline - time.monotonic()))
+                if ready:
+                    break
+        return self.process.poll() is not None
+
+    def end_leftovers(self):
+        """After the shell exited: terminate what it left running in its process group."""
+        try:
+            os.killpg(self.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def kill_tree(self, grace=KILL_GRACE_SECONDS):
+        """End the whole process tree: TERM to the group and every descendant, a grace, then KILL.
+
+        Descendants are found by walking the children (psutil), so one that called setsid
+        and left the process group is ended too.
+        """
+        try:
+            tree = psutil.Process(self.pid).children(recursive=True)
+        except psutil.Error:
+            tree = []
+        _signal_all(self.pid, tree, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+        _, alive = psutil.wait_procs(tree, timeout=max(0.0, deadline - time.monotonic()))
+        _signal_all(self.pid, alive, signal.SIGKILL)
+        self.process.wait()
+
+    def output_tail(self, limit=OUTPUT_TAIL_BYTES):
+        """The last `limit` bytes of combined stdout and stderr, as text."""
+        size = self._output.seek(0, os.SEEK_END)
+        self._output.seek(max(0, size - limit))
+        text = self._output.read().decode("utf-8", errors="replace")
+        if size > limit:
+            text = f"[... {size - limit} earlier bytes not kept ...]\n" + text
+        return text
+
+    def close(self):
+        """Release the output file and the pidfd."""
+        self._output.close()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+def _signal_all(group_leader, processes, signal_number):
+    try:
+        os.killpg(group_leader, signal_number)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for process in processes:
+        try:
+            process.send_signal(signal_number)
+        except psutil.Error:
+            pass

@@ -1,0 +1,178 @@
+"""One worker process: heartbeat, hand back expired leases, claim, run, record; repeat."""
+
+import logging
+import os
+import random
+import secrets
+import select
+import signal
+import socket
+import time
+
+from queuectl_core.store import open_store
+from queuectl_core.timeutil import now_ms
+from queuectl_core.transitions import COMPLETED, FAILED, INTERRUPTED, TIMEOUT, Outcome, decide
+from queuectl_core.wakeup import ChangeWatcher
+
+from .runner import JobProcess
+from .stats import collect_stats
+
+log = logging.getLogger("queuectl.worker")
+
+# Idle polling when no change notification is available: quick right after work, backing
+# off so that an idle worker costs next to no CPU.
+POLL_MIN_SECONDS = 0.005
+POLL_MAX_SECONDS = 0.2
+# With change notifications a worker still looks now and then, for jobs whose run_at arrives.
+NOTIFIED_POLL_SECONDS = 0.25
+HEARTBEAT_MAX_SECONDS = 2.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)  # SIGUSR1: the supervisor died
+
+
+def make_worker_id(host, pid):
+    """An id unique across hosts and containers that names the host (container) and pid."""
+    return f"{host}-{pid}-{secrets.token_hex(2)}"
+
+
+class Worker:
+    """Claims and runs jobs until asked to stop (signal or `worker stop`) or, in burst mode, idle."""
+
+    def __init__(self, db_location=None, timeout=None, burst=False):
+        self.store = open_store(db_location)
+        self.default_timeout = timeout
+        self.burst = burst
+        self.host = socket.gethostname()
+        self.id = make_worker_id(self.host, os.getpid())
+        self.settings = self.store.get_settings()
+        self.watcher = ChangeWatcher(self.store.path)
+        self.rng = random.Random()
+        self.signals_received = 0
+        self.stop_requested = False
+        self._next_heartbeat = 0.0
+        self._signal_read, signal_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        os.set_blocking(signal_write, False)
+        signal.set_wakeup_fd(signal_write)  # signals wake any select() below at once
+        for number in STOP_SIGNALS:
+            signal.signal(number, self._on_signal)
+
+    def _on_signal(self, number, frame):
+        # Handlers only count; the loop decides what to do (first: finish and exit, second: kill).
+        self.signals_received += 1
+
+    @property
+    def stopping(self):
+        return self.stop_requested or self.signals_received > 0
+
+    @property
+    def lease_seconds(self):
+        return self.settings["lease_timeout"]
+
+    def run(self):
+        """The main loop; returns the process's exit code."""
+        self.store.register_worker(self.id, self.host, os.getpid())
+        log.info("worker %s started (pid %d, database %s)", self.id, os.getpid(), self.store.path)
+        idle_wait = POLL_MIN_SECONDS
+        try:
+            while not self.stopping:
+                if time.monotonic() >= self._next_heartbeat:
+                    self._heartbeat()
+                    self.store.reclaim_expired(self.settings, rng=self.rng)
+                    continue
+                self.watcher.drain()  # before the claim, so no later change goes unnoticed
+                claim = self.store.claim_next(self.id, self.lease_seconds)
+                if claim is not None:
+                    self._run_claim(claim)
+                    idle_wait = POLL_MIN_SECONDS
+                    continue
+                if self.burst and not self.store.has_unfinished_jobs():
+                    log.info("worker %s: no job left, exiting (burst)", self.id)
+                    break
+                idle_wait = self._idle(idle_wait)
+        finally:
+            self.store.unregister_worker(self.id)
+            log.info("worker %s stopped", self.id)
+        return 0
+
+    def _idle(self, idle_wait):
+        if self.watcher.works:
+            timeout = min(NOTIFIED_POLL_SECONDS, self._until_heartbeat())
+            select.select([self.watcher.fileno(), self._signal_read], [], [], max(timeout, 0))
+            return idle_wait
+        select.select([self._signal_read], [], [], min(idle_wait, self._until_heartbeat()))
+        return min(idle_wait * 2, POLL_MAX_SECONDS)
+
+    def _until_heartbeat(self):
+        return max(0.0, self._next_heartbeat - time.monotonic())
+
+    def _heartbeat(self, claim=None, job=None):
+        beat = self.store.heartbeat(self.id, self.lease_seconds, claim, collect_stats(job))
+        self.settings = beat.settings
+        if beat.stop_requested and not self.stop_requested:
+            log.info("worker %s: stop requested, finishing the current job first", self.id)
+            self.stop_requested = True
+        self._next_heartbeat = time.monotonic() + min(HEARTBEAT_MAX_SECONDS, self.lease_seconds / 3)
+        return beat
+
+    def _run_claim(self, claim):
+        """Run a claimed job to its end and record the outcome (fenced by the claim's token)."""
+        timeout = claim.job["timeout"] or self.default_timeout
+        job = JobProcess(
+            claim.job["command"],
+            {
+                "QUEUECTL_JOB_ID": claim.id,
+                "QUEUECTL_ATTEMPT": str(claim.attempt),
+                "QUEUECTL_WORKER_ID": self.id,
+            },
+        )
+        deadline = job.started + timeout if timeout else None
+        outcome = None
+        try:
+            while outcome is None:
+                limits = [self._until_heartbeat()]
+                if deadline is not None:
+                    limits.append(deadline - time.monotonic())
+                if job.wait(min(limits), [self._signal_read]):
+                    outcome = _exit_outcome(job.exit_status)
+                    job.end_leftovers()
+                elif self.signals_received > 1:
+                    job.kill_tree()
+                    outcome = Outcome(INTERRUPTED, None, f"interrupted: worker {self.id} was stopped"
+                                      " before the run finished; the job was handed back")
+                elif deadline is not None and time.monotonic() >= deadline:
+                    job.kill_tree()
+                    outcome = Outcome(TIMEOUT, None, f"timeout: killed after {timeout:g}s")
+                elif self._until_heartbeat() == 0 and not self._heartbeat(claim, job).lease_held:
+                    # Another worker took the job over: stop our copy so it never runs twice at once.
+                    job.kill_tree()
+                    log.warning("worker %s: lost the lease of job %s; stopped its run", self.id, claim.id)
+                    return
+                _drain(self._signal_read)
+            self._record(claim, outcome, job.output_tail())
+        finally:
+            job.close()
+
+    def _record(self, claim, outcome, output):
+        now = now_ms()
+        transition = decide(claim.job["attempts"], claim.job["max_retries"], outcome, self.settings, now, self.rng)
+        if not self.store.finish_run(claim, outcome, output, transition, now):
+            log.warning("worker %s: job %s was handed to another worker; result dropped", self.id, claim.id)
+            return
+        log.info("job %s attempt %d: %s -> %s", claim.id, claim.attempt,
+                 outcome.error or "exit 0", transition.state)
+
+
+def _exit_outcome(status):
+    if status == 0:
+        return Outcome(COMPLETED, 0, None)
+    if status < 0:
+        name = signal.Signals(-status).name if -status in signal.valid_signals() else str(-status)
+        return Outcome(FAILED, None, f"killed by signal {name}")
+    return Outcome(FAILED, status, f"exit code {status}")
+
+
+def _drain(fd):
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass

@@ -1,0 +1,127 @@
+"""SQLite connections, transactions and schema migrations."""
+
+import os
+import sqlite3
+from contextlib import contextmanager
+
+from .errors import DatabaseUnusable
+
+BUSY_TIMEOUT_SECONDS = 30  # contention waits (up to this long) instead of failing
+
+# Each entry moves the schema one version up; applied in order under one write lock.
+MIGRATIONS = (
+    """
+    CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY,              -- enqueue order
+        id TEXT NOT NULL UNIQUE,
+        command TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,  -- failed runs since created or retried from the DLQ
+        max_retries INTEGER NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        run_at INTEGER NOT NULL,              -- all times: milliseconds since the epoch, UTC
+        timeout REAL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        last_error TEXT,
+        exit_code INTEGER,
+        worker_id TEXT,
+        run_count INTEGER NOT NULL DEFAULT 0, -- runs since created: the number of the latest run
+        lease_token TEXT,                     -- fencing token of the current claim
+        lease_expires_at INTEGER
+    );
+    -- Serves the claim's WHERE and ORDER BY together: no temp B-tree, cost flat in queue size.
+    CREATE INDEX jobs_ready ON jobs (priority DESC, run_at, seq) WHERE state IN ('pending', 'failed');
+    CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'processing';
+    CREATE INDEX jobs_by_state ON jobs (state, seq);
+    CREATE TABLE runs (
+        job_seq INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        exit_code INTEGER,
+        error TEXT,
+        worker_id TEXT NOT NULL,
+        output TEXT,
+        PRIMARY KEY (job_seq, attempt)
+    );
+    CREATE INDEX runs_finished ON runs (finished_at) WHERE finished_at IS NOT NULL;
+    CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL,
+        stop_requested INTEGER NOT NULL DEFAULT 0,
+        stats TEXT                            -- JSON: CPU and memory, written with each heartbeat
+    );
+    """,
+)
+
+
+def default_path():
+    """The database used when neither --db nor QUEUECTL_DB says otherwise."""
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data_home, "queuectl", "queuectl.db")
+
+
+def resolve_path(location=None):
+    """The SQLite file named by `location`, QUEUECTL_DB or the default (a sqlite:/// URL works too)."""
+    location = location or os.environ.get("QUEUECTL_DB") or ""
+    if location.startswith("sqlite:///"):
+        location = location[len("sqlite:///") - 1:]  # keep the leading slash: an absolute path
+    elif location.startswith("sqlite://"):
+        location = location[len("sqlite://"):]
+    if not location:
+        location = default_path()
+        os.makedirs(os.path.dirname(location), exist_ok=True)
+    return os.path.abspath(location)
+
+
+def connect(path):
+    """Open `path` with WAL, a busy timeout and foreign keys, migrating the schema if needed."""
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise DatabaseUnusable(f"database {path}: directory {directory} does not exist")
+    if os.path.isdir(path):
+        raise DatabaseUnusable(f"database {path} is a directory, not a file")
+    try:
+        connection = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+        )
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        migrate(connection)
+    except sqlite3.Error as error:
+        raise DatabaseUnusable(f"database {path} is unusable: {error}") from None
+    return connection
+
+
+@contextmanager
+def transaction(connection):
+    """A write transaction: BEGIN IMMEDIATE takes the write lock up front (waiting if busy),
+    so two writers never deadlock upgrading read locks; COMMIT on success, ROLLBACK on error."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def migrate(connection):
+    """Bring the schema up to date; safe when many processes start at once."""
+    if connection.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+        return
+    with transaction(connection):
+        # Read again under the write lock: another process may have migrated meanwhile.
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        for script in MIGRATIONS[version:]:
+            for statement in script.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")

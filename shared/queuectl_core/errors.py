@@ -1,0 +1,35 @@
+"""Domain errors. The services map them to exit codes or HTTP statuses."""
+
+
+class QueueError(Exception):
+    """Base class of every error the shared package raises on purpose."""
+
+
+class InvalidInput(QueueError):
+    """Bad input from a user (a job spec, a setting, a parameter): exit 2 / HTTP 400."""
+
+
+class JobNotFound(QueueError):
+    """No job has this id: exit 1 / HTTP 404."""
+
+    def __init__(self, job_id):
+        super().__init__(f"no job with id '{job_id}'")
+        self.job_id = job_id
+
+
+class DuplicateJob(QueueError):
+    """A job with this id exists already: exit 1 / HTTP 409."""
+
+    def __init__(self, job_id, line=None):
+        where = f"line {line}: " if line is not None else ""
+        super().__init__(f"{where}a job with id '{job_id}' already exists")
+        self.job_id = job_id
+        self.line = line
+
+
+class WrongState(QueueError):
+    """The job exists but is not in a state that allows the action: exit 1 / HTTP 409."""
+
+
+class DatabaseUnusable(QueueError):
+    """The database file cannot be opened or is not a queuectl database: exit 1 / HTTP 503."""

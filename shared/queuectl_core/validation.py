@@ -1,0 +1,143 @@
+"""Checking a job spec: one place used by the CLI, the API and bulk enqueue alike."""
+
+import json
+import math
+import re
+from dataclasses import dataclass
+
+from .errors import InvalidInput
+from .timeutil import parse_iso
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+KEYS = ("command", "id", "max_retries", "priority", "run_at", "delay", "timeout")
+
+# Bounds that keep values inside SQLite's integers and make sense for a queue.
+MAX_RETRIES_LIMIT = 1_000_000
+PRIORITY_LIMIT = 2**31 - 1
+SECONDS_LIMIT = 10 * 366 * 24 * 3600  # ten years
+COMMAND_LIMIT = 1_000_000  # characters
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A checked job, ready to store. None means 'use the default'."""
+
+    command: str
+    id: str | None = None
+    max_retries: int | None = None
+    priority: int = 0
+    run_at_ms: int | None = None
+    delay_ms: int | None = None
+    timeout: float | None = None
+
+
+def parse_job_json(text):
+    """Parse one JSON job (a string) and check it; InvalidInput says what is wrong."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        raise InvalidInput(f"not valid JSON: {_short(error)}") from None
+    return check_job(value)
+
+
+def check_job(value):
+    """Check a decoded JSON job and return a JobSpec; InvalidInput names the bad key."""
+    if not isinstance(value, dict):
+        raise InvalidInput(f"a job must be a JSON object, got {_json_type(value)}")
+    unknown = [key for key in value if key not in KEYS]
+    if unknown:
+        raise InvalidInput(f"unknown key '{unknown[0]}' (allowed: {', '.join(KEYS)})")
+    if "command" not in value:
+        raise InvalidInput("command is required")
+    command = value["command"]
+    if not isinstance(command, str) or not command.strip():
+        raise InvalidInput(f"command must be a non-empty string, got {_show(command)}")
+    if "\x00" in command or len(command) > COMMAND_LIMIT:
+        raise InvalidInput(f"command must hold no NUL byte and at most {COMMAND_LIMIT} characters")
+    job_id = value.get("id")
+    if "id" in value and not (isinstance(job_id, str) and ID_PATTERN.fullmatch(job_id)):
+        raise InvalidInput(
+            f"id must be 1-128 characters of A-Z a-z 0-9 . _ : -, got {_show(job_id)}"
+        )
+    if "run_at" in value and "delay" in value:
+        raise InvalidInput("run_at and delay cannot both be given")
+    max_retries = _integer(value, "max_retries", 0, MAX_RETRIES_LIMIT)
+    priority = _integer(value, "priority", -PRIORITY_LIMIT, PRIORITY_LIMIT)
+    delay = _seconds(value, "delay", allow_zero=True)
+    timeout = _seconds(value, "timeout", allow_zero=False)
+    run_at_ms = None
+    if "run_at" in value:
+        run_at = value["run_at"]
+        if not isinstance(run_at, str):
+            raise InvalidInput(f"run_at must be an ISO-8601 timestamp string, got {_show(run_at)}")
+        try:
+            run_at_ms = parse_iso(run_at)
+        except (ValueError, OverflowError) as error:
+            raise InvalidInput(
+                f"run_at must be an ISO-8601 timestamp with a zone, got {_show(run_at)}: {error}"
+            ) from None
+    return JobSpec(
+        command=command,
+        id=job_id,
+        max_retries=max_retries,
+        priority=0 if priority is None else priority,
+        run_at_ms=run_at_ms,
+        delay_ms=None if delay is None else int(delay * 1000),
+        timeout=timeout,
+    )
+
+
+def _integer(value, key, low, high):
+    if key not in value:
+        return None
+    number = value[key]
+    if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+        bounds = f">= {low}" if low == 0 else f"between {low} and {high}"
+        if low == 0:
+            bounds += f" and <= {high}"
+        raise InvalidInput(f"{key} must be an integer {bounds}, got {_show(number)}")
+    return number
+
+
+def _seconds(value, key, allow_zero):
+    if key not in value:
+        return None
+    number = value[key]
+    valid = (
+        not isinstance(number, bool)
+        and isinstance(number, (int, float))
+        and math.isfinite(number)
+        and (number >= 0 if allow_zero else number > 0)
+        and number <= SECONDS_LIMIT
+    )
+    if not valid:
+        relation = ">= 0" if allow_zero else "> 0"
+        raise InvalidInput(
+            f"{key} must be a number of seconds {relation} and <= {SECONDS_LIMIT}, got {_show(number)}"
+        )
+    return number
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _json_type(value):
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _show(value):
+    """A short rendering of a bad value for an error message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _short(error):
+    text = str(error)
+    return text if len(text) <= 120 else text[:117] + "..."
