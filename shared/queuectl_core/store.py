@@ -5,7 +5,8 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
-from . import db, settings as settings_module
+from . import db
+from . import settings as settings_module
 from .errors import DuplicateJob, InvalidInput, JobNotFound, WrongState
 from .timeutil import now_ms, to_iso
 from .transitions import LOST, Outcome, decide
@@ -165,7 +166,7 @@ class SqliteStore:
                 "INSERT INTO runs (job_seq, attempt, started_at, worker_id) VALUES (?, ?, ?, ?)",
                 (seq, attempt, now, worker_id),
             )
-        job = _to_record(dict(zip(columns[3:], row[3:])))
+        job = _to_record(dict(zip(columns[3:], row[3:], strict=False)))
         return Claim(seq=seq, attempt=attempt, token=token, job=job)
 
     def finish_run(self, claim, outcome, output, transition, now=None):
@@ -386,7 +387,7 @@ def open_store(location=None):
 
 
 def _record(cursor, row):
-    return _to_record(dict(zip([d[0] for d in cursor.description], row)))
+    return _to_record(dict(zip([d[0] for d in cursor.description], row, strict=False)))
 
 
 def _to_record(record):

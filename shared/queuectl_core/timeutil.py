@@ -1,7 +1,7 @@
 """Time as integer milliseconds since the epoch inside; ISO-8601 UTC strings outside."""
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def now_ms():
@@ -22,4 +22,4 @@ def parse_iso(text):
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError("it has no time zone (add 'Z' or '+00:00')")
-    return int(moment.astimezone(timezone.utc).timestamp() * 1000)
+    return int(moment.astimezone(UTC).timestamp() * 1000)

@@ -1,0 +1,67 @@
+"""Small tools shared by the tests: waiting for a condition, running the CLI, owning processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+QUEUECTL = str(BIN / "queuectl")
+QUEUECTL_WORKER = str(BIN / "queuectl-worker")
+
+
+def wait_for(predicate, timeout=15.0, interval=0.05, message="condition"):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def run_cli(db_path, *args, input=None, env=None, timeout=30):
+    """Run `queuectl ARGS` as a real process against `db_path`; returns the CompletedProcess."""
+    full_env = {**os.environ, "QUEUECTL_DB": str(db_path), **(env or {})}
+    return subprocess.run(
+        [QUEUECTL, *args], input=input, capture_output=True, text=True, env=full_env, timeout=timeout
+    )
+
+
+def cli_json(db_path, *args):
+    """Run a read command with --json and return the parsed output (the command must succeed)."""
+    result = run_cli(db_path, *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+class ProcessOwner:
+    """Starts processes in their own process group and kills every group at teardown."""
+
+    def __init__(self):
+        self.processes = []
+
+    def start(self, args, env=None, **kwargs):
+        kwargs.setdefault("stdout", subprocess.DEVNULL)
+        kwargs.setdefault("stderr", subprocess.PIPE)
+        process = subprocess.Popen(args, env={**os.environ, **(env or {})}, start_new_session=True, **kwargs)
+        self.processes.append(process)
+        return process
+
+    def start_workers(self, db_path, *args, env=None, **kwargs):
+        """`queuectl-worker ARGS` against `db_path`."""
+        return self.start([QUEUECTL_WORKER, *args], env={"QUEUECTL_DB": str(db_path), **(env or {})}, **kwargs)
+
+    def cleanup(self):
+        for process in self.processes:
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait(timeout=10)
