@@ -5,7 +5,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -23,6 +25,11 @@ def wait_for(predicate, timeout=15.0, interval=0.05, message="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+def iso_seconds(text):
+    """An ISO-8601 time from a record as seconds since the epoch."""
+    return datetime.fromisoformat(text).timestamp()
 
 
 def run_cli(db_path, *args, input=None, env=None, timeout=30):
@@ -47,11 +54,20 @@ class ProcessOwner:
         self.processes = []
 
     def start(self, args, env=None, **kwargs):
+        """Start `args`; its stderr goes to a file (a pipe nobody reads could block it): see log()."""
+        log = tempfile.TemporaryFile()
         kwargs.setdefault("stdout", subprocess.DEVNULL)
-        kwargs.setdefault("stderr", subprocess.PIPE)
+        kwargs.setdefault("stderr", log)
         process = subprocess.Popen(args, env={**os.environ, **(env or {})}, start_new_session=True, **kwargs)
+        process.log_file = log
         self.processes.append(process)
         return process
+
+    @staticmethod
+    def log(process):
+        """What the process wrote to stderr so far."""
+        process.log_file.seek(0)
+        return process.log_file.read().decode(errors="replace")
 
     def start_workers(self, db_path, *args, env=None, **kwargs):
         """`queuectl-worker ARGS` against `db_path`."""

@@ -1,0 +1,200 @@
+"""The SQLite store on real files: claim order, leases and fencing, results, migrations."""
+
+import sqlite3
+import threading
+
+import pytest
+from queuectl_core import db
+from queuectl_core.errors import DatabaseUnusable, DuplicateJob, InvalidInput, JobNotFound, WrongState
+from queuectl_core.store import _CLAIM, SqliteStore
+from queuectl_core.transitions import COMPLETED, FAILED, Outcome, decide
+from queuectl_core.validation import check_job
+
+NOW = 1_800_000_000_000
+
+
+def add(store, now=NOW, **fields):
+    return store.enqueue(check_job({"command": "true", **fields}), now=now)
+
+
+def finish(store, claim, outcome, now=NOW):
+    settings = store.get_settings()
+    transition = decide(claim.job["attempts"], claim.job["max_retries"], outcome, settings, now)
+    return store.finish_run(claim, outcome, "out", transition, now=now)
+
+
+def claimed_ids(store, now=NOW):
+    ids = []
+    while (claim := store.claim_next("w", 30, now=now)) is not None:
+        ids.append(claim.id)
+    return ids
+
+
+def test_claim_takes_higher_priority_first_then_run_at_then_enqueue_order(store):
+    add(store, id="low", priority=-1)
+    add(store, id="b-late", run_at="2020-01-01T00:00:02Z")
+    add(store, id="a-second")
+    add(store, id="z-first", now=NOW - 10)  # earlier run_at (enqueued earlier)
+    add(store, id="c-third")
+    add(store, id="high", priority=5)
+    add(store, id="b-early", run_at="2020-01-01T00:00:01Z")
+    assert claimed_ids(store) == ["high", "b-early", "b-late", "z-first", "a-second", "c-third", "low"]
+
+
+def test_equal_priority_and_run_at_run_in_enqueue_order_not_id_order(store):
+    for job_id in ["c", "a", "b"]:
+        add(store, id=job_id)
+    assert claimed_ids(store) == ["c", "a", "b"]
+
+
+def test_claim_skips_jobs_whose_run_at_is_in_the_future(store):
+    add(store, id="later", delay=60)
+    assert store.claim_next("w", 30, now=NOW) is None
+    assert store.claim_next("w", 30, now=NOW + 60_000).id == "later"
+
+
+def test_the_claim_plan_uses_the_index_for_the_order_and_no_temp_btree(store):
+    plan = " ".join(row[3] for row in store.connection.execute(
+        "EXPLAIN QUERY PLAN " + _CLAIM, {"worker": "w", "token": "t", "expires": 0, "now": 0}))
+    assert "jobs_ready" in plan and "TEMP B-TREE" not in plan
+
+
+def test_a_claim_marks_the_job_processing_and_opens_a_run(store):
+    add(store, id="j")
+    claim = store.claim_next("w1", 30, now=NOW)
+    job = store.get_job("j", history=True)
+    assert (job["state"], job["worker_id"], claim.attempt) == ("processing", "w1", 1)
+    assert job["history"][0]["finished_at"] is None and job["history"][0]["worker_id"] == "w1"
+
+
+def test_a_completion_fenced_by_a_stale_token_changes_nothing(store):
+    add(store, id="j", max_retries=3)
+    stale = store.claim_next("w1", 1, now=NOW)
+    store.reclaim_expired(store.get_settings(), now=NOW + 5_000)  # w1 vanished: lease expired
+    fresh = store.claim_next("w2", 30, now=NOW + 10_000_000)
+    assert not finish(store, stale, Outcome(COMPLETED, 0), now=NOW + 10_000_001)
+    job = store.get_job("j", history=True)
+    assert (job["state"], job["worker_id"]) == ("processing", "w2")
+    assert finish(store, fresh, Outcome(COMPLETED, 0), now=NOW + 10_000_002)
+    assert store.get_job("j")["state"] == "completed"
+
+
+def test_an_expired_lease_is_handed_back_as_a_failed_attempt_saying_the_worker_was_lost(store):
+    add(store, id="j", max_retries=1)
+    store.claim_next("w1", 2, now=NOW)
+    assert store.reclaim_expired(store.get_settings(), now=NOW + 1_000) == []  # not expired yet
+    assert store.reclaim_expired(store.get_settings(), now=NOW + 2_001) == ["j"]
+    job = store.get_job("j", history=True)
+    assert (job["state"], job["attempts"], job["exit_code"]) == ("failed", 1, None)
+    assert "worker lost" in job["last_error"] and "worker lost" in job["history"][0]["error"]
+    assert job["history"][0]["finished_at"] is not None
+
+
+def test_a_heartbeat_renews_the_lease_so_a_slow_job_is_not_reclaimed(store):
+    add(store, id="j")
+    store.register_worker("w1", "h", 1, now=NOW)
+    claim = store.claim_next("w1", 2, now=NOW)
+    assert store.heartbeat("w1", 2, claim, now=NOW + 1_500).lease_held
+    assert store.reclaim_expired(store.get_settings(), now=NOW + 3_000) == []
+    assert store.get_job("j")["state"] == "processing"
+
+
+def test_failures_retry_with_backoff_then_go_dead_and_dlq_retry_resets_attempts(store):
+    add(store, id="j", max_retries=1)
+    claim = store.claim_next("w", 30, now=NOW)
+    finish(store, claim, Outcome(FAILED, 1, "exit code 1"), now=NOW)
+    job = store.get_job("j")
+    assert (job["state"], job["attempts"]) == ("failed", 1)
+    assert store.claim_next("w", 30, now=NOW + 1_999) is None  # backoff 2^1 s
+    claim = store.claim_next("w", 30, now=NOW + 2_000)
+    finish(store, claim, Outcome(FAILED, 1, "exit code 1"), now=NOW + 2_000)
+    assert store.get_job("j")["state"] == "dead"
+    store.retry_dead("j")
+    with pytest.raises(WrongState, match="pending, not dead"):
+        store.retry_dead("j")
+    job = store.get_job("j", history=True)
+    assert (job["state"], job["attempts"]) == ("pending", 0)
+    claim = store.claim_next("w", 30)
+    assert claim.attempt == 3  # run numbers go on counting after a dlq retry
+    with pytest.raises(JobNotFound):
+        store.retry_dead("nope")
+
+
+def test_duplicate_ids_are_refused_and_bulk_enqueue_is_all_or_nothing(store):
+    add(store, id="taken")
+    with pytest.raises(DuplicateJob):
+        add(store, id="taken")
+    specs = [(1, check_job({"command": "a", "id": "new1"})), (2, check_job({"command": "b", "id": "taken"}))]
+    with pytest.raises(DuplicateJob, match="line 2"):
+        store.enqueue_many(specs)
+    assert [j["id"] for j in store.list_jobs()] == ["taken"]
+    ids = store.enqueue_many([(1, check_job({"command": "a"})), (3, check_job({"command": "b", "id": "x"}))])
+    assert len(ids) == 2 and ids[1] == "x" and store.counts()["pending"] == 3
+
+
+def test_a_stop_request_reaches_live_workers_only_not_later_ones(store):
+    store.register_worker("old", "h", 1)
+    assert store.request_stop() == 1
+    store.register_worker("new", "h", 2)
+    assert store.heartbeat("old", 30).stop_requested
+    assert not store.heartbeat("new", 30).stop_requested
+
+
+def test_a_worker_that_stops_heartbeating_drops_out_of_the_live_list(store):
+    store.register_worker("gone", "h", 1, now=NOW)
+    store.register_worker("alive", "h", 2, now=NOW + 40_000)
+    assert [w["id"] for w in store.live_workers(now=NOW + 40_000)] == ["alive"]
+
+
+def test_settings_are_stored_and_bad_values_change_nothing(store):
+    store.set_setting("backoff_base", "3")
+    with pytest.raises(InvalidInput):
+        store.set_setting("backoff_base", "0")
+    assert store.get_settings()["backoff_base"] == 3
+
+
+def test_jobs_default_max_retries_comes_from_the_setting_at_enqueue_time(store):
+    store.set_setting("max_retries", "7")
+    assert add(store)["max_retries"] == 7
+
+
+def test_migrations_set_user_version_and_are_idempotent(db_path):
+    SqliteStore(str(db_path)).close()
+    connection = sqlite3.connect(db_path)
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == len(db.MIGRATIONS)
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.migrate(connection)  # a second run changes nothing and does not fail
+
+
+def test_many_stores_opening_a_new_file_at_once_migrate_it_exactly_once(db_path):
+    errors = []
+
+    def open_one():
+        try:
+            SqliteStore(str(db_path)).close()
+        except Exception as error:  # pragma: no cover - the assertion shows it
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+def test_a_file_that_is_not_a_database_is_reported_as_unusable(tmp_path):
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(DatabaseUnusable, match="unusable"):
+        SqliteStore(str(garbage))
+    with pytest.raises(DatabaseUnusable, match="does not exist"):
+        SqliteStore(str(tmp_path / "missing" / "q.db"))
+
+
+def test_durability_full_switches_synchronous_to_full(db_path):
+    first = SqliteStore(str(db_path))
+    assert first.connection.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    first.set_setting("durability", "full")
+    second = SqliteStore(str(db_path))
+    assert second.connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
