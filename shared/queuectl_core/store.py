@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from . import db
 from . import settings as settings_module
-from .errors import DuplicateJob, InvalidInput, JobNotFound, WrongState
+from .errors import DatabaseUnusable, DuplicateJob, InvalidInput, JobNotFound, WrongState
 from .timeutil import now_ms, to_iso
 from .transitions import LOST, Outcome, decide
 
@@ -26,7 +26,7 @@ _CLAIM = f"""
     UPDATE jobs SET state = 'processing', worker_id = :worker, lease_token = :token,
         lease_expires_at = :expires, updated_at = :now, run_count = run_count + 1
     WHERE seq = (
-        SELECT seq FROM jobs INDEXED BY jobs_ready
+        SELECT seq FROM jobs INDEXED BY jobs_ready  -- without statistics the planner may pick another
         WHERE state IN ('pending', 'failed') AND run_at <= :now
         ORDER BY priority DESC, run_at, seq LIMIT 1)
     RETURNING seq, run_count, lease_token, {JOB_COLUMNS}
@@ -63,6 +63,10 @@ def new_job_id():
 
 class SqliteStore:
     """A queue in one SQLite file; safe to use from many processes at once."""
+
+    # What a database failure (disk full, I/O error, lock wait exhausted) raises: callers that must
+    # survive one, like the worker loop, catch this without knowing the backend.
+    Error = sqlite3.Error
 
     def __init__(self, location=None):
         self.path = db.resolve_path(location)
@@ -379,6 +383,117 @@ class SqliteStore:
             return connection.execute(
                 "UPDATE workers SET stop_requested = 1 WHERE heartbeat_at >= ?", (now - lease_ms,)
             ).rowcount
+
+    # ---- dashboard and API queries ----------------------------------------------------
+
+    # Sort keys of search_jobs and their columns; `seq` (enqueue order) breaks ties so pages never overlap.
+    JOB_SORTS = {
+        "created_at": "seq", "updated_at": "updated_at", "run_at": "run_at", "priority": "priority",
+        "attempts": "attempts", "state": "state", "id": "id", "command": "command",
+    }
+    # Upper bounds (seconds) of the run duration histogram that /metrics exports.
+    RUN_DURATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600)
+    # A run succeeded when the shell exited 0 and nothing (timeout, lost worker, stop) is recorded against it.
+    _RUN_SUCCEEDED = "(exit_code IS 0 AND error IS NULL)"
+
+    def ping(self):
+        """Read the schema once; DatabaseUnusable when the database does not answer."""
+        try:
+            self.connection.execute("SELECT 1 FROM jobs LIMIT 1").fetchall()
+        except sqlite3.Error as error:
+            raise DatabaseUnusable(f"database {self.path} does not answer: {error}") from None
+        return True
+
+    def search_jobs(self, state=None, query=None, sort="created_at", descending=True, limit=50, offset=0):
+        """One page of job records and the number of matching jobs in all.
+
+        `query` matches a substring of the id or the command (case-insensitive for ASCII);
+        `sort` is a key of JOB_SORTS; the default order is the contract's: newest first."""
+        if sort not in self.JOB_SORTS:
+            raise InvalidInput(f"sort must be one of {', '.join(self.JOB_SORTS)}, got {sort!r}")
+        clauses, params = [], []
+        if state:
+            clauses.append("state = ?")
+            params.append(state)
+        if query:
+            pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append("(id LIKE ? ESCAPE '\\' OR command LIKE ? ESCAPE '\\')")
+            params += [pattern, pattern]
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        direction = "DESC" if descending else "ASC"
+        column = self.JOB_SORTS[sort]
+        order = f"{column} {direction}" + (f", seq {direction}" if column != "seq" else "")
+        total = self.connection.execute(f"SELECT count(*) FROM jobs {where}", params).fetchone()[0]
+        cursor = self.connection.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [_record(cursor, row) for row in cursor.fetchall()], total
+
+    def retry_all_dead(self, now=None):
+        """Move every dead job back to pending with attempts 0 (as retry_dead does); return how many."""
+        now = now_ms() if now is None else now
+        with self._transaction() as connection:
+            return connection.execute(
+                "UPDATE jobs SET state = 'pending', attempts = 0, run_at = ?, updated_at = ?, worker_id = NULL"
+                " WHERE state = 'dead'",
+                (now, now),
+            ).rowcount
+
+    def set_settings(self, values):
+        """Check every (name, value) of `values`, then store them all in one transaction; return the clean ones.
+
+        A bad one raises InvalidInput and nothing is stored."""
+        clean = {name: settings_module.check(name, value) for name, value in values.items()}
+        with self._transaction() as connection:
+            connection.executemany(
+                "INSERT INTO settings (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [(name, json.dumps(value)) for name, value in clean.items()],
+            )
+        return clean
+
+    def throughput(self, minutes=60, now=None):
+        """Runs finished per minute over the last `minutes` minutes, oldest first, the current minute last:
+        [{'minute': ISO start of the minute, 'succeeded': n, 'failed': n}], every minute present."""
+        now = now_ms() if now is None else now
+        last = now // 60_000
+        first = last - minutes + 1
+        cursor = self.connection.execute(
+            f"SELECT finished_at / 60000 AS minute, sum({self._RUN_SUCCEEDED}), count(*) FROM runs"
+            " WHERE finished_at >= ? AND finished_at < ? GROUP BY minute",
+            (first * 60_000, (last + 1) * 60_000),
+        )
+        found = {minute: (succeeded, total) for minute, succeeded, total in cursor.fetchall()}
+        series = []
+        for minute in range(first, last + 1):
+            succeeded, total = found.get(minute, (0, 0))
+            series.append({"minute": to_iso(minute * 60_000), "succeeded": succeeded, "failed": total - succeeded})
+        return series
+
+    def metrics_snapshot(self, now=None):
+        """What /metrics exports, read at once from the database: job counts, finished runs by outcome,
+        run durations (cumulative histogram buckets, count, sum), live workers, oldest waiting job's age."""
+        now = now_ms() if now is None else now
+        bucket_sums = ", ".join(
+            f"sum(finished_at - started_at <= {int(seconds * 1000)})" for seconds in self.RUN_DURATION_BUCKETS
+        )
+        row = self.connection.execute(
+            f"SELECT count(*), sum({self._RUN_SUCCEEDED}), total(finished_at - started_at) / 1000.0, {bucket_sums}"
+            " FROM runs WHERE finished_at IS NOT NULL"
+        ).fetchone()
+        finished, succeeded, duration_sum = row[0], row[1] or 0, row[2]
+        buckets = [(seconds, count or 0) for seconds, count in zip(self.RUN_DURATION_BUCKETS, row[3:], strict=True)]
+        oldest = self.connection.execute(
+            "SELECT min(run_at) FROM jobs WHERE state IN ('pending', 'failed') AND run_at <= ?", (now,)
+        ).fetchone()[0]
+        return {
+            "jobs": self.counts(),
+            "runs": {"succeeded": succeeded, "failed": finished - succeeded},
+            "durations": {"buckets": buckets, "count": finished, "sum": duration_sum},
+            "workers": self.live_workers(now),
+            "oldest_waiting_seconds": 0.0 if oldest is None else max(0.0, (now - oldest) / 1000),
+        }
 
 
 def open_store(location=None):

@@ -26,6 +26,8 @@ POLL_MAX_SECONDS = 0.2
 # With change notifications a worker still looks now and then, for jobs whose run_at arrives.
 NOTIFIED_POLL_SECONDS = 0.25
 HEARTBEAT_MAX_SECONDS = 2.0
+ERROR_WAIT_MIN_SECONDS = 0.2
+ERROR_WAIT_MAX_SECONDS = 5.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)  # SIGUSR1: the supervisor died
 
 
@@ -72,26 +74,41 @@ class Worker:
         self.store.register_worker(self.id, self.host, os.getpid())
         log.info("worker %s started (pid %d, database %s)", self.id, os.getpid(), self.store.path)
         idle_wait = POLL_MIN_SECONDS
+        error_wait = ERROR_WAIT_MIN_SECONDS
         try:
             while not self.stopping:
-                if time.monotonic() >= self._next_heartbeat:
-                    self._heartbeat()
-                    self.store.reclaim_expired(self.settings, rng=self.rng)
-                    continue
-                self.watcher.drain()  # before the claim, so no later change goes unnoticed
-                claim = self.store.claim_next(self.id, self.lease_seconds)
-                if claim is not None:
-                    self._run_claim(claim)
-                    idle_wait = POLL_MIN_SECONDS
-                    continue
-                if self.burst and not self.store.has_unfinished_jobs():
-                    log.info("worker %s: no job left, exiting (burst)", self.id)
-                    break
-                idle_wait = self._idle(idle_wait)
+                try:
+                    idle_wait = self._step(idle_wait)
+                    error_wait = ERROR_WAIT_MIN_SECONDS
+                except self.store.Error as error:
+                    # Infrastructure trouble (disk full, I/O error) is logged; the loop goes on.
+                    log.error("worker %s: database error: %s; trying again in %.1fs", self.id, error, error_wait)
+                    select.select([self._signal_read], [], [], error_wait)
+                    error_wait = min(error_wait * 2, ERROR_WAIT_MAX_SECONDS)
         finally:
-            self.store.unregister_worker(self.id)
+            try:
+                self.store.unregister_worker(self.id)
+            except self.store.Error as error:
+                log.error("worker %s: could not unregister: %s", self.id, error)
             log.info("worker %s stopped", self.id)
         return 0
+
+    def _step(self, idle_wait):
+        """One turn of the loop: heartbeat when due, else claim and run a job, else wait."""
+        if time.monotonic() >= self._next_heartbeat:
+            self._heartbeat()
+            self.store.reclaim_expired(self.settings, rng=self.rng)
+            return idle_wait
+        self.watcher.drain()  # before the claim, so no later change goes unnoticed
+        claim = self.store.claim_next(self.id, self.lease_seconds)
+        if claim is not None:
+            self._run_claim(claim)
+            return POLL_MIN_SECONDS
+        if self.burst and not self.store.has_unfinished_jobs():
+            log.info("worker %s: no job left, exiting (burst)", self.id)
+            self.stop_requested = True
+            return idle_wait
+        return self._idle(idle_wait)
 
     def _idle(self, idle_wait):
         if self.watcher.works:
@@ -152,9 +169,23 @@ class Worker:
             job.close()
 
     def _record(self, claim, outcome, output):
-        now = now_ms()
-        transition = decide(claim.job["attempts"], claim.job["max_retries"], outcome, self.settings, now, self.rng)
-        if not self.store.finish_run(claim, outcome, output, transition, now):
+        """Store the outcome; a database error is retried while the lease would still hold."""
+        error_wait = ERROR_WAIT_MIN_SECONDS
+        give_up = time.monotonic() + self.lease_seconds
+        while True:
+            now = now_ms()
+            transition = decide(claim.job["attempts"], claim.job["max_retries"], outcome, self.settings, now,
+                                self.rng)
+            try:
+                recorded = self.store.finish_run(claim, outcome, output, transition, now)
+                break
+            except self.store.Error as error:
+                if time.monotonic() + error_wait > give_up:
+                    raise
+                log.error("worker %s: could not record job %s: %s; trying again", self.id, claim.id, error)
+                time.sleep(error_wait)
+                error_wait = min(error_wait * 2, ERROR_WAIT_MAX_SECONDS)
+        if not recorded:
             log.warning("worker %s: job %s was handed to another worker; result dropped", self.id, claim.id)
             return
         log.info("job %s attempt %d: %s -> %s", claim.id, claim.attempt,
