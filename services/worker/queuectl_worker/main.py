@@ -3,6 +3,7 @@
 import argparse
 import logging
 import os
+import socket
 import sys
 
 from queuectl_core.errors import DatabaseUnusable
@@ -32,6 +33,24 @@ def _positive_seconds(text):
     return value
 
 
+def _grace_from_environment():
+    text = os.environ.get("QUEUECTL_STOP_GRACE")
+    try:
+        return _positive_seconds(text) if text else None
+    except argparse.ArgumentTypeError as error:
+        sys.exit(f"Error: QUEUECTL_STOP_GRACE {error}")
+
+
+def healthy(db_location):
+    """True when a worker on this host (in a container: this container) is alive."""
+    store = open_store(db_location)
+    try:
+        host = socket.gethostname()
+        return any(worker["host"] == host for worker in store.live_workers())
+    finally:
+        store.close()
+
+
 def parse_args(argv):
     """The worker's command line."""
     parser = argparse.ArgumentParser(prog="queuectl-worker", description="Run queuectl worker processes.")
@@ -40,7 +59,12 @@ def parse_args(argv):
                         help="kill a run after this many seconds (jobs may set their own timeout)")
     parser.add_argument("--burst", action="store_true",
                         help="exit once no job is pending, processing or failed")
+    parser.add_argument("--grace", type=_positive_seconds, default=_grace_from_environment(),
+                        help="after SIGTERM/SIGINT, seconds a running job may take before it is killed and"
+                             " handed back (default: $QUEUECTL_STOP_GRACE, else no limit)")
     parser.add_argument("--db", default=None, help="SQLite file (default: $QUEUECTL_DB)")
+    parser.add_argument("--health", action="store_true",
+                        help="exit 0 if a worker of this host heartbeated within lease_timeout, else 1")
     return parser.parse_args(argv)
 
 
@@ -53,10 +77,14 @@ def main(argv=None):
         stream=sys.stderr,
     )
     try:
+        if args.health:
+            sys.exit(0 if healthy(args.db) else 1)
         # Open (and migrate) once before forking, so a bad database is one clear error.
         open_store(args.db).close()
     except DatabaseUnusable as error:
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(1)
-    supervisor = Supervisor(args.count, lambda: Worker(args.db, timeout=args.timeout, burst=args.burst))
+    supervisor = Supervisor(
+        args.count, lambda: Worker(args.db, timeout=args.timeout, burst=args.burst, stop_grace=args.grace)
+    )
     sys.exit(supervisor.run())

@@ -39,9 +39,11 @@ def make_worker_id(host, pid):
 class Worker:
     """Claims and runs jobs until asked to stop (signal or `worker stop`) or, in burst mode, idle."""
 
-    def __init__(self, db_location=None, timeout=None, burst=False):
+    def __init__(self, db_location=None, timeout=None, burst=False, stop_grace=None):
         self.store = open_store(db_location)
         self.default_timeout = timeout
+        self.stop_grace = stop_grace  # after a stop signal, seconds a running job may still take
+        self._signalled_at = None
         self.burst = burst
         self.host = socket.gethostname()
         self.id = make_worker_id(self.host, os.getpid())
@@ -118,6 +120,14 @@ class Worker:
         select.select([self._signal_read], [], [], min(idle_wait, self._until_heartbeat()))
         return min(idle_wait * 2, POLL_MAX_SECONDS)
 
+    def _grace_left(self):
+        """Seconds the running job may still take after a stop signal (None: no limit applies)."""
+        if self.signals_received and self._signalled_at is None:
+            self._signalled_at = time.monotonic()
+        if self._signalled_at is None or self.stop_grace is None:
+            return None
+        return max(0.0, self._signalled_at + self.stop_grace - time.monotonic())
+
     def _until_heartbeat(self):
         return max(0.0, self._next_heartbeat - time.monotonic())
 
@@ -148,10 +158,12 @@ class Worker:
                 limits = [self._until_heartbeat()]
                 if deadline is not None:
                     limits.append(deadline - time.monotonic())
+                if self._grace_left() is not None:
+                    limits.append(self._grace_left())
                 if job.wait(min(limits), [self._signal_read]):
                     outcome = _exit_outcome(job.exit_status)
                     job.end_leftovers()
-                elif self.signals_received > 1:
+                elif self.signals_received > 1 or self._grace_left() == 0:
                     job.kill_tree()
                     outcome = Outcome(INTERRUPTED, None, f"interrupted: worker {self.id} was stopped"
                                       " before the run finished; the job was handed back")
