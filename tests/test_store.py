@@ -198,3 +198,21 @@ def test_durability_full_switches_synchronous_to_full(db_path):
     first.set_setting("durability", "full")
     second = SqliteStore(str(db_path))
     assert second.connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_another_programs_database_is_refused_and_left_alone(tmp_path):
+    foreign = tmp_path / "other.db"
+    connection = sqlite3.connect(foreign)
+    connection.execute("CREATE TABLE notes (x)")
+    connection.commit()
+    with pytest.raises(DatabaseUnusable, match="not a queuectl database"):
+        SqliteStore(str(foreign))
+    versioned = tmp_path / "versioned.db"
+    connection = sqlite3.connect(versioned)
+    connection.execute("CREATE TABLE jobs (x)")
+    connection.execute("PRAGMA user_version = 1")
+    connection.commit()
+    with pytest.raises(DatabaseUnusable, match="no such table"):
+        SqliteStore(str(versioned))
+    tables = {r[0] for r in sqlite3.connect(foreign).execute("SELECT name FROM sqlite_master")}
+    assert tables == {"notes"}

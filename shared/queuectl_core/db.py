@@ -120,6 +120,8 @@ def migrate(connection):
     with transaction(connection):
         # Read again under the write lock: another process may have migrated meanwhile.
         version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0 and connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise sqlite3.DatabaseError("it holds other tables: not a queuectl database")
         for script in MIGRATIONS[version:]:
             for statement in script.split(";"):
                 if statement.strip():

@@ -78,8 +78,12 @@ class SqliteStore:
         self.connection.close()
 
     def _apply_durability(self):
-        if self.get_settings()["durability"] == "full":
-            self.connection.execute("PRAGMA synchronous=FULL")
+        try:
+            if self.get_settings()["durability"] == "full":
+                self.connection.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as error:  # e.g. another program's database that merely has a version
+            self.connection.close()
+            raise DatabaseUnusable(f"database {self.path} is unusable: {error}") from None
 
     def _transaction(self):
         return db.transaction(self.connection)

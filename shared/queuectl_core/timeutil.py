@@ -1,7 +1,9 @@
 """Time as integer milliseconds since the epoch inside; ISO-8601 UTC strings outside."""
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def now_ms():
@@ -22,4 +24,4 @@ def parse_iso(text):
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError("it has no time zone (add 'Z' or '+00:00')")
-    return int(moment.astimezone(UTC).timestamp() * 1000)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)  # exact: no float seconds in between

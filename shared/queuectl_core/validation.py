@@ -34,7 +34,8 @@ class JobSpec:
 def parse_job_json(text):
     """Parse one JSON job (a string) and check it; InvalidInput says what is wrong."""
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        # NaN and Infinity decode to floats, which every numeric check below refuses by key.
+        value = json.loads(text)
     except (ValueError, RecursionError) as error:
         raise InvalidInput(f"not valid JSON: {_short(error)}") from None
     return check_job(value)
@@ -54,6 +55,10 @@ def check_job(value):
         raise InvalidInput(f"command must be a non-empty string, got {_show(command)}")
     if "\x00" in command or len(command) > COMMAND_LIMIT:
         raise InvalidInput(f"command must hold no NUL byte and at most {COMMAND_LIMIT} characters")
+    if not _is_unicode_text(command):
+        # A lone surrogate (a JSON "\\ud800" escape, or undecodable bytes on the command line)
+        # cannot be stored or run.
+        raise InvalidInput(f"command must be valid Unicode text, got {_show(command)}")
     job_id = value.get("id")
     if "id" in value and not (isinstance(job_id, str) and ID_PATTERN.fullmatch(job_id)):
         raise InvalidInput(
@@ -118,8 +123,12 @@ def _seconds(value, key, allow_zero):
     return number
 
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not allowed")
+def _is_unicode_text(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_type(value):

@@ -103,8 +103,21 @@ def list_jobs(ctx, state, limit, offset, as_json):
 @pass_context
 def show(ctx, job_id, as_json):
     """One job with the history of its runs."""
-    job = ctx.store.get_job(job_id, history=True)
+    job = ctx.store.get_job(_existing_id(job_id), history=True)
     output.print_json(job) if as_json else output.print_job_detail(job)
+
+
+def _existing_id(job_id):
+    """`job_id` if it could name a stored job; JobNotFound for text no job id can hold.
+
+    Undecodable bytes on the command line arrive as lone surrogates, which SQLite cannot bind."""
+    try:
+        job_id.encode("utf-8")
+    except UnicodeEncodeError:
+        from queuectl_core.errors import JobNotFound
+
+        raise JobNotFound(job_id) from None
+    return job_id
 
 
 @click.group()
@@ -133,7 +146,7 @@ def dlq_list(ctx, limit, as_json):
 @pass_context
 def dlq_retry(ctx, job_id, as_json):
     """Move a dead job back to pending with attempts 0."""
-    record = ctx.store.retry_dead(job_id)
+    record = ctx.store.retry_dead(_existing_id(job_id))
     if as_json:
         output.print_json(record)
     else:

@@ -33,7 +33,8 @@ def config_get(ctx, key, as_json):
             click.echo(f"{name:<15}= {value:<8}  # {SETTINGS[name].help}")
 
 
-@config.command(name="set")
+# ignore_unknown_options: a negative VALUE such as -1 is a value to check, not an option.
+@config.command(name="set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 @pass_context

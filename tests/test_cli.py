@@ -1,0 +1,754 @@
+"""The `queuectl` CLI as users and scripts run it: real processes against a real temporary SQLite file.
+
+Bulk enqueue (`enqueue -` / `enqueue --file`) has its own module, test_cli_bulk.py.
+"""
+
+import json
+import re
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+import pytest
+from helpers import QUEUECTL, cli_json, run_cli, wait_for
+from queuectl_core.store import SqliteStore
+from queuectl_core.validation import check_job
+
+ISO_UTC_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+RECORD_FIELDS = {
+    "id", "command", "state", "attempts", "max_retries", "priority", "run_at", "timeout",
+    "created_at", "updated_at", "last_error", "exit_code", "worker_id",
+}
+RUN_FIELDS = {"attempt", "started_at", "finished_at", "exit_code", "error", "worker_id", "output"}
+STATES = ("pending", "processing", "completed", "failed", "dead")
+CONTRACT_DEFAULTS = {"backoff_base": 2, "backoff_max": 3600, "max_retries": 3, "lease_timeout": 30}
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def assert_no_traceback(result):
+    assert "Traceback" not in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def assert_refused(result, exit_code, *words):
+    """Failed with `exit_code`: one line on stderr naming every word, nothing on stdout, no traceback."""
+    assert result.returncode == exit_code, (result.returncode, result.stdout, result.stderr)
+    assert_no_traceback(result)
+    assert result.stdout == ""
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def assert_usage_error(result, *words):
+    """Exit 2 with click's usage message (several lines are fine), nothing on stdout, no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert_no_traceback(result)
+    assert result.stdout == ""
+    for word in words:
+        assert word in result.stderr, (word, result.stderr)
+
+
+def enqueue(db_path, job, *args):
+    """`queuectl enqueue JOB` that must succeed; returns its stdout without the newline."""
+    result = run_cli(db_path, "enqueue", json.dumps(job), *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def add_jobs(store, *jobs):
+    """Set-up without a process: store jobs directly (the command under test is another one)."""
+    for job in jobs:
+        store.enqueue(check_job(job))
+
+
+def job_ids(store):
+    return [job["id"] for job in store.list_jobs(limit=10_000)]
+
+
+def run_cli_concurrently(calls):
+    """run_cli(db_path, *args) for every (db_path, args) pair, several at a time; the results in order.
+
+    Each CLI run is mostly interpreter start-up, so the long tables of refusals run side by side
+    to keep this module within its time budget."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(lambda call: run_cli(call[0], *call[1]), calls))
+
+
+def run_burst_worker(processes, db_path):
+    """`queuectl-worker --burst` until it has nothing left to do."""
+    worker = processes.start_workers(db_path, "--burst")
+    code = worker.wait(timeout=30)
+    assert code == 0, worker.stderr.read().decode(errors="replace")
+
+
+def make_dead_job(processes, db_path, store, job_id="job1"):
+    """A job that fails its only run, straight into the dead letter queue, by a real worker."""
+    add_jobs(store, {"id": job_id, "command": "echo oops; exit 1", "max_retries": 0})
+    run_burst_worker(processes, db_path)
+    assert store.get_job(job_id)["state"] == "dead"
+
+
+# ---- the original README, exactly as typed ----------------------------------------------------------
+
+
+def test_readme_enqueue_prints_the_id_of_the_new_job(db_path, store):
+    result = run_cli(db_path, "enqueue", '{"id":"job1","command":"echo hello","max_retries":3}')
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "job1\n"
+    job = store.get_job("job1")
+    assert (job["command"], job["state"], job["max_retries"], job["attempts"]) == ("echo hello", "pending", 3, 0)
+
+
+def test_readme_list_state_pending_shows_the_pending_job(db_path):
+    enqueue(db_path, {"id": "job1", "command": "echo hello", "max_retries": 3})
+
+    result = run_cli(db_path, "list", "--state", "pending")
+
+    assert result.returncode == 0, result.stderr
+    assert "job1" in result.stdout
+    assert "pending" in result.stdout
+    assert "echo hello" in result.stdout
+
+
+def test_readme_dlq_list_says_so_when_the_dead_letter_queue_is_empty(db_path):
+    result = run_cli(db_path, "dlq", "list")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert_no_traceback(result)
+    assert cli_json(db_path, "dlq", "list") == []
+
+
+def test_readme_dlq_list_and_dlq_retry_bring_a_dead_job_back_to_pending(db_path, processes):
+    enqueue(db_path, {"id": "job1", "command": "exit 1", "max_retries": 0})
+    run_burst_worker(processes, db_path)
+
+    listed = run_cli(db_path, "dlq", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "job1" in listed.stdout
+
+    retried = run_cli(db_path, "dlq", "retry", "job1")
+    assert retried.returncode == 0, retried.stderr
+    assert "job1" in retried.stdout
+
+    job = cli_json(db_path, "show", "job1")
+    assert (job["state"], job["attempts"]) == ("pending", 0)
+    assert cli_json(db_path, "dlq", "list") == []
+
+
+def test_readme_config_set_backoff_base_3_is_what_config_get_shows(db_path):
+    assert run_cli(db_path, "config", "set", "backoff_base", "3").returncode == 0
+
+    single = run_cli(db_path, "config", "get", "backoff_base")
+    every = run_cli(db_path, "config", "get")
+
+    assert single.returncode == 0, single.stderr
+    assert single.stdout == "3\n"
+    assert every.returncode == 0, every.stderr
+    assert re.search(r"^backoff_base\s*=\s*3\b", every.stdout, re.MULTILINE), every.stdout
+    for name in CONTRACT_DEFAULTS:
+        assert name in every.stdout
+
+
+def test_readme_enqueue_of_a_fractional_max_retries_prints_the_documented_error_and_exits_2(db_path, store):
+    result = run_cli(db_path, "enqueue", '{"command":"echo x","max_retries":1.5}')
+
+    assert result.returncode == 2
+    assert result.stderr == "Error: max_retries must be an integer >= 0 and <= 1000000, got 1.5\n"
+    assert result.stdout == ""
+    assert job_ids(store) == []
+
+
+def test_readme_status_shows_the_count_of_every_state(db_path):
+    enqueue(db_path, {"id": "job1", "command": "echo hello", "max_retries": 3})
+
+    result = run_cli(db_path, "status")
+
+    assert result.returncode == 0, result.stderr
+    for state in STATES:
+        assert state in result.stdout
+    assert re.search(r"pending\s+1\b", result.stdout), result.stdout
+
+
+# ---- enqueue: bad job input exits 2, names the key and adds nothing -----------------------------------
+
+BAD_JOBS = [
+    # (job as typed, words the one-line message must hold)
+    pytest.param('{"command":"true","colour":"red"}', ["colour"], id="unknown-key"),
+    pytest.param('{"id":"job1"}', ["command"], id="missing-command"),
+    pytest.param('{"command":""}', ["command"], id="empty-command"),
+    pytest.param('{"command":"   "}', ["command"], id="blank-command"),
+    pytest.param('{"command":null}', ["command"], id="null-command"),
+    pytest.param('{"command":42}', ["command"], id="number-command"),
+    pytest.param('{"command":["echo","hi"]}', ["command"], id="array-command"),
+    pytest.param('{"command":"echo \\u0000"}', ["command"], id="nul-in-command"),
+    pytest.param('{"command":"echo \\ud800"}', ["command"], id="lone-surrogate-in-command"),
+    pytest.param('{"command":"true","max_retries":null}', ["max_retries"], id="null-max_retries"),
+    pytest.param('{"command":"true","max_retries":true}', ["max_retries"], id="boolean-max_retries"),
+    pytest.param('{"command":"true","max_retries":1.0}', ["max_retries"], id="float-max_retries"),
+    pytest.param('{"command":"true","max_retries":2.5}', ["max_retries"], id="fractional-max_retries"),
+    pytest.param('{"command":"true","max_retries":"3"}', ["max_retries"], id="string-max_retries"),
+    pytest.param('{"command":"true","max_retries":-1}', ["max_retries"], id="negative-max_retries"),
+    pytest.param('{"command":"true","max_retries":1e400}', ["max_retries"], id="infinite-max_retries"),
+    pytest.param('{"command":"true","priority":null}', ["priority"], id="null-priority"),
+    pytest.param('{"command":"true","priority":false}', ["priority"], id="boolean-priority"),
+    pytest.param('{"command":"true","priority":1.5}', ["priority"], id="float-priority"),
+    pytest.param('{"command":"true","priority":"high"}', ["priority"], id="string-priority"),
+    pytest.param('{"command":"true","timeout":0}', ["timeout"], id="zero-timeout"),
+    pytest.param('{"command":"true","timeout":-5}', ["timeout"], id="negative-timeout"),
+    pytest.param('{"command":"true","timeout":null}', ["timeout"], id="null-timeout"),
+    pytest.param('{"command":"true","timeout":true}', ["timeout"], id="boolean-timeout"),
+    pytest.param('{"command":"true","timeout":"10"}', ["timeout"], id="string-timeout"),
+    pytest.param('{"command":"true","timeout":Infinity}', ["timeout"], id="infinite-timeout"),
+    pytest.param('{"command":"true","delay":-1}', ["delay"], id="negative-delay"),
+    pytest.param('{"command":"true","delay":null}', ["delay"], id="null-delay"),
+    pytest.param('{"command":"true","delay":true}', ["delay"], id="boolean-delay"),
+    pytest.param('{"command":"true","delay":"5"}', ["delay"], id="string-delay"),
+    pytest.param('{"command":"true","delay":NaN}', ["delay"], id="nan-delay"),
+    pytest.param('{"command":"true","id":"has space"}', ["id"], id="id-with-a-space"),
+    pytest.param('{"command":"true","id":"a/b"}', ["id"], id="id-with-a-slash"),
+    pytest.param('{"command":"true","id":"caf\\u00e9"}', ["id"], id="id-with-an-accent"),
+    pytest.param('{"command":"true","id":"' + "a" * 129 + '"}', ["id"], id="id-of-129-characters"),
+    pytest.param('{"command":"true","id":""}', ["id"], id="empty-id"),
+    pytest.param('{"command":"true","id":null}', ["id"], id="null-id"),
+    pytest.param('{"command":"true","id":42}', ["id"], id="number-id"),
+    pytest.param('{"command":"true","run_at":"2030-01-01T00:00:00"}', ["run_at"], id="run_at-without-zone"),
+    pytest.param('{"command":"true","run_at":"2030-01-01"}', ["run_at"], id="run_at-date-only"),
+    pytest.param('{"command":"true","run_at":"tomorrow"}', ["run_at"], id="run_at-not-a-time"),
+    pytest.param('{"command":"true","run_at":"2030-13-01T00:00:00Z"}', ["run_at"], id="run_at-month-13"),
+    pytest.param('{"command":"true","run_at":1893456000}', ["run_at"], id="run_at-number"),
+    pytest.param('{"command":"true","run_at":null}', ["run_at"], id="null-run_at"),
+    pytest.param('{"command":"true","run_at":"2030-01-01T00:00:00Z","delay":5}', ["run_at", "delay"],
+                 id="run_at-and-delay-together"),
+    pytest.param('{"command":"true"', ["JSON"], id="invalid-json"),
+    pytest.param("{'command':'true'}", ["JSON"], id="single-quoted-json"),
+    pytest.param("", ["JSON"], id="empty-argument"),
+    pytest.param('[{"command":"true"}]', ["object", "array"], id="json-array"),
+    pytest.param('"true"', ["object"], id="json-string"),
+    pytest.param("null", ["object"], id="json-null"),
+    pytest.param("NaN", ["object"], id="bare-nan"),
+    pytest.param("[" * 100_000, ["JSON"], id="deeply-nested-json"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_job_refusals(tmp_path_factory):
+    """`queuectl enqueue TEXT` for every BAD_JOBS text, each against its own new database file.
+
+    Returns {text: (result, database path)}."""
+    root = tmp_path_factory.mktemp("bad-jobs")
+    texts = [param.values[0] for param in BAD_JOBS]
+    paths = [root / f"queue-{index}.db" for index in range(len(texts))]
+    results = run_cli_concurrently([(path, ["enqueue", text]) for path, text in zip(paths, texts, strict=True)])
+    return dict(zip(texts, zip(results, paths, strict=True), strict=True))
+
+
+@pytest.mark.parametrize(("job_text", "named"), BAD_JOBS)
+def test_enqueue_refuses_bad_input_with_exit_2_a_one_line_message_and_adds_nothing(
+    bad_job_refusals, job_text, named
+):
+    result, path = bad_job_refusals[job_text]
+
+    assert_refused(result, 2, *named)
+    store = SqliteStore(str(path))
+    try:
+        assert job_ids(store) == []
+    finally:
+        store.close()
+
+
+def test_enqueue_refuses_a_float_max_retries_and_adds_nothing_as_list_json_shows(db_path):
+    result = run_cli(db_path, "enqueue", '{"id":"job1","command":"true","max_retries":1.0}', "--json")
+
+    assert_refused(result, 2, "max_retries")
+    assert cli_json(db_path, "list") == []
+
+
+def test_enqueue_refuses_a_command_of_undecodable_bytes_with_exit_2(db_path, store):
+    result = run_cli(db_path, "enqueue", b'{"command":"echo \xff"}')
+
+    assert_refused(result, 2, "command")
+    assert job_ids(store) == []
+
+
+def test_enqueue_without_a_job_is_a_usage_error(db_path, store):
+    assert_usage_error(run_cli(db_path, "enqueue"))
+    assert job_ids(store) == []
+
+
+def test_enqueue_with_two_jobs_is_a_usage_error(db_path, store):
+    assert_usage_error(run_cli(db_path, "enqueue", '{"command":"true"}', '{"command":"false"}'))
+    assert job_ids(store) == []
+
+
+# ---- enqueue: what it stores and prints ------------------------------------------------------------------
+
+
+def test_enqueue_json_prints_the_whole_record_with_millisecond_utc_times(db_path):
+    result = run_cli(db_path, "enqueue", '{"id":"job1","command":"echo hello","max_retries":3}', "--json")
+
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert RECORD_FIELDS <= set(record)
+    assert record["id"] == "job1"
+    assert record["command"] == "echo hello"
+    assert record["state"] == "pending"
+    assert (record["attempts"], record["max_retries"], record["priority"]) == (0, 3, 0)
+    assert record["timeout"] is None
+    assert (record["last_error"], record["exit_code"], record["worker_id"]) == (None, None, None)
+    for field in ("run_at", "created_at", "updated_at"):
+        assert ISO_UTC_MS.match(record[field]), (field, record[field])
+    assert record["run_at"] == record["created_at"]
+
+
+def test_enqueue_without_an_id_generates_one_and_prints_it(db_path, store):
+    printed = enqueue(db_path, {"command": "true"})
+
+    assert re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", printed)
+    assert job_ids(store) == [printed]
+
+
+def test_enqueue_accepts_an_id_of_exactly_128_allowed_characters(db_path, store):
+    job_id = ("Az09._:-" * 16)[:128]
+
+    assert enqueue(db_path, {"id": job_id, "command": "true"}) == job_id
+    assert job_ids(store) == [job_id]
+
+
+def test_enqueue_stores_priority_timeout_and_the_config_max_retries_default(db_path):
+    assert run_cli(db_path, "config", "set", "max_retries", "5").returncode == 0
+
+    record = json.loads(enqueue(db_path, {"command": "true", "priority": -7, "timeout": 2.5}, "--json"))
+
+    assert (record["priority"], record["timeout"], record["max_retries"]) == (-7, 2.5, 5)
+
+
+def test_enqueue_converts_a_run_at_with_an_offset_to_utc(db_path):
+    record = json.loads(enqueue(db_path, {"command": "true", "run_at": "2030-01-01T00:00:00+02:00"}, "--json"))
+
+    assert record["run_at"] == "2029-12-31T22:00:00.000Z"
+
+
+@pytest.mark.parametrize("run_at", [
+    "2030-06-01T12:34:56.789Z",
+    "2038-01-19T21:36:49.865Z",  # float seconds would lose this millisecond
+])
+def test_enqueue_keeps_run_at_to_the_millisecond(db_path, run_at):
+    record = json.loads(enqueue(db_path, {"command": "true", "run_at": run_at}, "--json"))
+
+    assert record["run_at"] == run_at
+
+
+def test_enqueue_with_a_delay_schedules_the_job_that_many_seconds_later(db_path):
+    record = json.loads(enqueue(db_path, {"command": "true", "delay": 90.5}, "--json"))
+
+    def parse(iso):
+        return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+    assert parse(record["run_at"]) - parse(record["created_at"]) == timedelta(seconds=90.5)
+
+
+def test_enqueue_refuses_a_duplicate_id_with_exit_1_and_keeps_the_first_job(db_path, store):
+    enqueue(db_path, {"id": "job1", "command": "echo first"})
+
+    result = run_cli(db_path, "enqueue", '{"id":"job1","command":"echo second"}')
+
+    assert_refused(result, 1, "job1")
+    assert job_ids(store) == ["job1"]
+    assert store.get_job("job1")["command"] == "echo first"
+
+
+# ---- show, list, status, dlq: --json shapes and errors ----------------------------------------------------
+
+
+def test_show_of_an_unknown_id_exits_1_naming_the_id(db_path):
+    assert_refused(run_cli(db_path, "show", "nope"), 1, "nope")
+    assert_refused(run_cli(db_path, "show", "nope", "--json"), 1, "nope")
+
+
+def test_show_of_an_id_of_undecodable_bytes_exits_1_without_a_traceback(db_path):
+    result = run_cli(db_path, "show", b"\xff")
+
+    assert_refused(result, 1)
+    assert "internal error" not in result.stderr
+
+
+def test_show_json_is_the_record_with_an_empty_history_before_any_run(db_path, store):
+    add_jobs(store, {"id": "job1", "command": "true"})
+
+    record = cli_json(db_path, "show", "job1")
+
+    assert RECORD_FIELDS <= set(record)
+    assert record["history"] == []
+
+
+def test_show_json_history_has_one_entry_per_run_with_its_output(db_path, store, processes):
+    make_dead_job(processes, db_path, store, "job1")
+
+    record = cli_json(db_path, "show", "job1")
+
+    assert (record["state"], record["attempts"], record["exit_code"]) == ("dead", 1, 1)
+    assert record["last_error"]
+    assert record["worker_id"]
+    [run] = record["history"]
+    assert RUN_FIELDS <= set(run)
+    assert (run["attempt"], run["exit_code"]) == (1, 1)
+    assert "oops" in run["output"]
+    assert run["worker_id"]
+    for field in ("started_at", "finished_at"):
+        assert ISO_UTC_MS.match(run[field]), (field, run[field])
+    assert run["started_at"] <= run["finished_at"]
+
+
+def test_show_without_json_prints_the_fields_and_the_output_of_each_run(db_path, store, processes):
+    make_dead_job(processes, db_path, store, "job1")
+
+    result = run_cli(db_path, "show", "job1")
+
+    assert result.returncode == 0, result.stderr
+    for text in ("job1", "echo oops; exit 1", "dead", "oops"):
+        assert text in result.stdout
+
+
+def test_status_json_counts_every_state_and_lists_the_workers(db_path, store, processes):
+    add_jobs(store, {"id": "ok", "command": "true"}, {"id": "bad", "command": "exit 3", "max_retries": 0})
+    run_burst_worker(processes, db_path)
+    add_jobs(store, {"id": "later", "command": "true", "delay": 3600})
+
+    summary = cli_json(db_path, "status")
+
+    assert set(summary) == {"jobs", "workers"}
+    assert summary["jobs"] == {"pending": 1, "processing": 0, "completed": 1, "failed": 0, "dead": 1}
+    assert summary["workers"] == []
+
+
+def test_status_json_of_a_new_database_is_all_zeros(db_path):
+    assert cli_json(db_path, "status") == {"jobs": dict.fromkeys(STATES, 0), "workers": []}
+
+
+def test_list_json_is_an_array_of_records_newest_first_and_limit_keeps_the_newest(db_path, store):
+    add_jobs(store, *({"id": job_id, "command": "true"} for job_id in ("first", "second", "third")))
+
+    jobs = cli_json(db_path, "list")
+    limited = cli_json(db_path, "list", "--limit", "2")
+    paged = cli_json(db_path, "list", "--limit", "1", "--offset", "1")
+
+    assert [job["id"] for job in jobs] == ["third", "second", "first"]
+    for job in jobs:
+        assert RECORD_FIELDS <= set(job)
+    assert [job["id"] for job in limited] == ["third", "second"]
+    assert [job["id"] for job in paged] == ["second"]
+
+
+def test_list_state_shows_only_jobs_in_that_state(db_path, store):
+    add_jobs(store, {"id": "claimed", "command": "true", "priority": 9},
+             {"id": "waiting-1", "command": "true"}, {"id": "waiting-2", "command": "true"})
+    assert store.claim_next("test-worker", lease_seconds=60).id == "claimed"
+
+    processing = cli_json(db_path, "list", "--state", "processing")
+    pending = cli_json(db_path, "list", "--state", "pending")
+    dead = cli_json(db_path, "list", "--state", "dead")
+
+    assert [job["id"] for job in processing] == ["claimed"]
+    assert processing[0]["worker_id"] == "test-worker"
+    assert [job["id"] for job in pending] == ["waiting-2", "waiting-1"]
+    assert dead == []
+
+
+def test_list_without_json_says_so_when_there_are_no_jobs(db_path):
+    result = run_cli(db_path, "list")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def test_dlq_list_json_holds_only_the_dead_jobs(db_path, store, processes):
+    add_jobs(store, {"id": "ok", "command": "true"}, {"id": "bad", "command": "exit 1", "max_retries": 0})
+    run_burst_worker(processes, db_path)
+
+    dead = cli_json(db_path, "dlq", "list")
+
+    assert [job["id"] for job in dead] == ["bad"]
+    assert RECORD_FIELDS <= set(dead[0])
+    assert dead[0]["state"] == "dead"
+
+
+def test_dlq_retry_resets_attempts_and_the_run_numbers_go_on_counting(db_path, store, processes):
+    make_dead_job(processes, db_path, store, "job1")
+
+    retried = run_cli(db_path, "dlq", "retry", "job1", "--json")
+    assert retried.returncode == 0, retried.stderr
+    record = json.loads(retried.stdout)
+    assert (record["state"], record["attempts"]) == ("pending", 0)
+
+    run_burst_worker(processes, db_path)
+    again = cli_json(db_path, "show", "job1")
+    assert (again["state"], again["attempts"]) == ("dead", 1)
+    assert [run["attempt"] for run in again["history"]] == [1, 2]
+
+
+def test_dlq_retry_of_an_unknown_id_exits_1_naming_the_id(db_path):
+    assert_refused(run_cli(db_path, "dlq", "retry", "nope"), 1, "nope")
+
+
+def test_dlq_retry_of_a_job_that_is_not_dead_exits_1_and_leaves_it_alone(db_path, store):
+    add_jobs(store, {"id": "job1", "command": "true"})
+
+    result = run_cli(db_path, "dlq", "retry", "job1")
+
+    assert_refused(result, 1, "job1")
+    job = store.get_job("job1")
+    assert (job["state"], job["attempts"]) == ("pending", 0)
+
+
+def test_dlq_retry_of_an_id_of_undecodable_bytes_exits_1_without_a_traceback(db_path):
+    result = run_cli(db_path, "dlq", "retry", b"\xff")
+
+    assert_refused(result, 1)
+    assert "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(["status"], id="status"),
+    pytest.param(["list"], id="list"),
+    pytest.param(["list", "--state", "pending", "--limit", "1"], id="list-state-limit"),
+    pytest.param(["show", "job1"], id="show"),
+    pytest.param(["dlq", "list"], id="dlq-list"),
+    pytest.param(["config", "get"], id="config-get"),
+    pytest.param(["config", "get", "backoff_base"], id="config-get-key"),
+    pytest.param(["worker", "list"], id="worker-list"),
+    pytest.param(["enqueue", '{"command":"true"}'], id="enqueue"),
+])
+def test_json_output_is_one_json_document_and_nothing_else(db_path, store, args):
+    add_jobs(store, {"id": "job1", "command": "echo hello"}, {"id": "job2", "command": "echo hello"})
+
+    result = run_cli(db_path, *args, "--json")
+
+    assert result.returncode == 0, result.stderr
+    json.loads(result.stdout)  # the whole of stdout, so nothing else is printed there
+    assert result.stderr == ""
+
+
+# ---- exit 2 on bad usage ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    pytest.param(["list", "--state", "bogus"], "bogus", id="list-unknown-state"),
+    pytest.param(["list", "--limit", "0"], "--limit", id="list-limit-0"),
+    pytest.param(["list", "--limit", "many"], "--limit", id="list-limit-not-a-number"),
+    pytest.param(["show"], "ID", id="show-without-id"),
+    pytest.param(["dlq", "retry"], "ID", id="dlq-retry-without-id"),
+    pytest.param(["config", "set", "backoff_base"], "VALUE", id="config-set-without-value"),
+    pytest.param(["frobnicate"], "frobnicate", id="unknown-command"),
+    pytest.param(["status", "--colour"], "--colour", id="unknown-option"),
+    pytest.param(["worker", "start", "--count", "0"], "--count", id="worker-start-count-0"),
+    pytest.param(["worker", "start", "--timeout", "0"], "--timeout", id="worker-start-timeout-0"),
+])
+def test_bad_usage_exits_2_naming_what_is_wrong(db_path, args, named):
+    assert_usage_error(run_cli(db_path, *args), named)
+
+
+# ---- config --------------------------------------------------------------------------------------------
+
+
+def test_config_get_json_is_a_flat_object_with_the_contract_defaults(db_path):
+    values = cli_json(db_path, "config", "get")
+
+    assert values.items() >= CONTRACT_DEFAULTS.items()
+    assert all(not isinstance(value, (dict, list)) for value in values.values())
+
+
+@pytest.mark.parametrize(("key", "default"), CONTRACT_DEFAULTS.items())
+def test_config_get_key_json_is_an_object_with_only_that_key(db_path, key, default):
+    assert cli_json(db_path, "config", "get", key) == {key: default}
+
+
+def test_config_set_then_get_shows_the_new_value_and_leaves_the_others(db_path):
+    assert run_cli(db_path, "config", "set", "backoff_base", "1.5").returncode == 0
+    assert run_cli(db_path, "config", "set", "lease_timeout", "12").returncode == 0
+
+    values = cli_json(db_path, "config", "get")
+
+    assert values["backoff_base"] == 1.5
+    assert values["lease_timeout"] == 12
+    assert (values["backoff_max"], values["max_retries"]) == (3600, 3)
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    pytest.param("max_retries", "-1", id="negative-max_retries"),
+    pytest.param("max_retries", "2.5", id="fractional-max_retries"),
+    pytest.param("max_retries", "2.0", id="float-max_retries"),
+    pytest.param("max_retries", "lots", id="word-max_retries"),
+    pytest.param("lease_timeout", "0", id="zero-lease_timeout"),
+    pytest.param("lease_timeout", "-30", id="negative-lease_timeout"),
+    pytest.param("backoff_base", "abc", id="word-backoff_base"),
+    pytest.param("backoff_base", "0.5", id="backoff_base-below-1"),
+    pytest.param("backoff_base", "nan", id="nan-backoff_base"),
+    pytest.param("backoff_base", "inf", id="infinite-backoff_base"),
+    pytest.param("backoff_max", "-1", id="negative-backoff_max"),
+    pytest.param("backoff_max", "", id="empty-backoff_max"),
+])
+def test_config_set_refuses_a_bad_value_with_exit_2_and_changes_nothing(db_path, store, key, value):
+    store.set_setting(key, 7)
+
+    result = run_cli(db_path, "config", "set", key, value)
+
+    assert_refused(result, 2, key)
+    assert store.get_settings()[key] == 7
+
+
+def test_config_set_refuses_an_unknown_key_with_exit_2_and_stores_nothing(db_path, store):
+    before = store.get_settings()
+
+    result = run_cli(db_path, "config", "set", "colour", "blue")
+
+    assert_refused(result, 2, "colour")
+    assert store.get_settings() == before
+    assert "colour" not in cli_json(db_path, "config", "get")
+
+
+def test_config_get_of_an_unknown_key_exits_2_naming_it(db_path):
+    assert_refused(run_cli(db_path, "config", "get", "colour"), 2, "colour")
+
+
+# ---- workers -------------------------------------------------------------------------------------------
+
+
+def test_worker_stop_with_no_live_worker_exits_0(db_path):
+    result = run_cli(db_path, "worker", "stop")
+
+    assert result.returncode == 0, result.stderr
+    assert_no_traceback(result)
+
+
+def test_worker_list_json_with_no_live_worker_is_an_empty_array(db_path):
+    assert cli_json(db_path, "worker", "list") == []
+
+
+def test_worker_start_runs_a_worker_that_worker_list_shows_and_worker_stop_ends(
+    db_path, store, processes, tmp_path
+):
+    store.set_setting("lease_timeout", 3)  # heartbeats every second: the stop request is seen sooner
+    decoy = tmp_path / "decoy.db"
+    # --db names the queue; QUEUECTL_DB points elsewhere to show the option wins and reaches the worker.
+    worker = processes.start([QUEUECTL, "--db", str(db_path), "worker", "start"], env={"QUEUECTL_DB": str(decoy)})
+
+    workers = wait_for(lambda: cli_json(db_path, "worker", "list"), message="the worker to register")
+    assert len(workers) == 1
+    assert {"id", "host", "pid", "current_job", "heartbeat_at"} <= set(workers[0])
+    assert workers[0]["id"] and workers[0]["host"]
+    assert isinstance(workers[0]["pid"], int) and workers[0]["pid"] > 0
+    assert ISO_UTC_MS.match(workers[0]["heartbeat_at"])
+
+    stopped = run_cli(db_path, "worker", "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert worker.wait(timeout=20) == 0
+    assert cli_json(db_path, "worker", "list") == []
+    assert cli_json(decoy, "worker", "list") == []
+
+
+# ---- where the database is -------------------------------------------------------------------------------
+
+
+def test_the_db_option_names_the_database_like_queuectl_db(db_path, tmp_path):
+    other = tmp_path / "other.db"
+
+    via_option = run_cli(other, "--db", str(db_path), "enqueue", '{"id":"job1","command":"true"}')
+    assert via_option.returncode == 0, via_option.stderr
+    assert run_cli(other, "--db", str(db_path), "config", "set", "backoff_base", "3").returncode == 0
+
+    assert [job["id"] for job in cli_json(db_path, "list")] == ["job1"]
+    assert cli_json(db_path, "config", "get", "backoff_base") == {"backoff_base": 3}
+    assert cli_json(other, "list") == []
+    assert cli_json(other, "config", "get", "backoff_base") == {"backoff_base": 2}
+
+
+def _directory(tmp_path):
+    path = tmp_path / "a-directory"
+    path.mkdir()
+    return path
+
+
+def _missing_directory(tmp_path):
+    return tmp_path / "no-such-directory" / "queue.db"
+
+
+def _garbage_file(tmp_path):
+    path = tmp_path / "garbage.db"
+    path.write_bytes(bytes(range(256)) * 16)
+    return path
+
+
+def _text_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database\n")
+    return path
+
+
+def _foreign_database(tmp_path):
+    """A SQLite file of some other program, whose table names clash with queuectl's."""
+    path = tmp_path / "other-program.db"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE jobs (name TEXT)")
+    connection.commit()
+    connection.close()
+    return path
+
+
+EVERY_COMMAND = [
+    ["status"],
+    ["status", "--json"],
+    ["list", "--json"],
+    ["enqueue", '{"command":"true"}'],
+    ["show", "job1"],
+    ["dlq", "list"],
+    ["dlq", "retry", "job1"],
+    ["config", "get"],
+    ["config", "set", "backoff_base", "3"],
+    ["worker", "list"],
+    ["worker", "stop"],
+]
+# Every command opens the database the same way, so the other kinds of unusable file try a few.
+SOME_COMMANDS = [["status", "--json"], ["enqueue", '{"command":"true"}'], ["config", "set", "backoff_base", "3"]]
+
+
+@pytest.mark.parametrize(("make_database", "commands"), [
+    pytest.param(_directory, EVERY_COMMAND, id="a-directory"),
+    pytest.param(_missing_directory, SOME_COMMANDS, id="in-a-missing-directory"),
+    pytest.param(_garbage_file, SOME_COMMANDS, id="a-file-of-garbage-bytes"),
+    pytest.param(_text_file, SOME_COMMANDS, id="a-text-file"),
+    pytest.param(_foreign_database, SOME_COMMANDS, id="another-programs-sqlite-file"),
+])
+def test_an_unusable_database_makes_commands_exit_1_with_a_one_line_message(tmp_path, make_database, commands):
+    path = make_database(tmp_path)
+    before = path.read_bytes() if path.is_file() and make_database is not _foreign_database else None
+
+    results = run_cli_concurrently([(path, args) for args in commands])
+
+    for args, result in zip(commands, results, strict=True):
+        try:
+            assert_refused(result, 1, str(path))
+        except AssertionError as error:
+            raise AssertionError(f"queuectl {' '.join(args)}: {error}") from None
+    if before is not None:
+        assert path.read_bytes() == before, "the CLI must not write into a file that is not its database"
+
+
+def test_a_database_in_a_missing_directory_does_not_create_the_directory(tmp_path):
+    path = _missing_directory(tmp_path)
+
+    assert_refused(run_cli(path, "enqueue", '{"command":"true"}'), 1)
+    assert not path.parent.exists()
+
+
+def test_an_unusable_database_named_by_the_db_option_exits_1(db_path, tmp_path):
+    path = _directory(tmp_path)
+
+    result = run_cli(db_path, "--db", str(path), "status", "--json")
+
+    assert_refused(result, 1, str(path))
