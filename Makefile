@@ -4,7 +4,7 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 WORKERS ?= 2
 DEV_DIR := .dev
-PACKAGES := -e shared -e services/worker -e services/cli
+PACKAGES := -e shared -e services/worker -e services/cli -e services/api
 
 .DEFAULT_GOAL := help
 .PHONY: help install test dev lint clean

@@ -1,0 +1,132 @@
+"""The JSON API under /api/v1: the contract's routes plus what the dashboard needs."""
+
+from flask import Blueprint, jsonify
+from queuectl_core import STATES
+from queuectl_core.errors import InvalidInput
+from queuectl_core.store import SqliteStore
+from queuectl_core.validation import check_job
+
+from . import auth, fields, openapi, params
+from .errors import error_response
+from .storage import get_store
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+MAX_LIMIT = 1000
+MAX_OFFSET = 10**12
+MAX_QUERY = 200
+
+
+@blueprint.before_request
+def require_credentials():
+    """Every /api/v1 route needs the bearer token or a dashboard session (plus CSRF to change state)."""
+    auth.check_api_request()
+
+
+@blueprint.get("/stats")
+def stats():
+    """Job counts and live workers: the object `queuectl status --json` prints."""
+    params.query_args(())
+    return get_store().status()
+
+
+@blueprint.get("/jobs")
+def list_jobs():
+    """Jobs, newest first by default, filtered by state and search text; X-Total-Count holds the match count."""
+    args = params.query_args(("state", "limit", "offset", "q", "sort", "order"))
+    state = params.choice_arg(args, "state", STATES)
+    limit = params.integer_arg(args, "limit", 50, 1, MAX_LIMIT)
+    offset = params.integer_arg(args, "offset", 0, 0, MAX_OFFSET)
+    query = params.text_arg(args, "q", MAX_QUERY)
+    sort = params.choice_arg(args, "sort", tuple(SqliteStore.JOB_SORTS), "created_at")
+    order = params.choice_arg(args, "order", ("asc", "desc"), "desc")
+    jobs, total = get_store().search_jobs(state, query, sort, order == "desc", limit, offset)
+    response = jsonify(jobs=jobs)
+    response.headers["X-Total-Count"] = str(total)
+    return response
+
+
+@blueprint.post("/jobs")
+def enqueue():
+    """Add one job from a JSON object: 201 and its record; 400 names the bad key; 409 on a duplicate id."""
+    params.query_args(())
+    job = params.json_body()
+    try:
+        spec = check_job(job)
+    except InvalidInput as error:
+        return error_response(str(error), 400, fields=fields.job_field_errors(job) or {"job": str(error)})
+    return get_store().enqueue(spec), 201
+
+
+@blueprint.get("/jobs/<job_id>")
+def show_job(job_id):
+    """One job with its history of runs."""
+    params.query_args(())
+    return get_store().get_job(job_id, history=True)
+
+
+@blueprint.post("/jobs/<job_id>/retry")
+def retry_job(job_id):
+    """A dead job goes back to pending with attempts 0: 200 and its record; 409 when it is not dead."""
+    params.query_args(())
+    return get_store().retry_dead(job_id)
+
+
+@blueprint.post("/dlq/retry-all")
+def retry_all_dead():
+    """Every dead job goes back to pending with attempts 0."""
+    params.query_args(())
+    return {"retried": get_store().retry_all_dead()}
+
+
+@blueprint.get("/workers")
+def list_workers():
+    """The live workers, with their current job and CPU/memory figures."""
+    params.query_args(())
+    return {"workers": get_store().live_workers()}
+
+
+@blueprint.post("/workers/stop")
+def stop_workers():
+    """Ask every live worker to finish its job and exit, as `queuectl worker stop` does: 202."""
+    params.query_args(())
+    return {"stop_requested": get_store().request_stop()}, 202
+
+
+@blueprint.get("/settings")
+def get_settings():
+    """Every setting: the flat object `queuectl config get --json` prints."""
+    params.query_args(())
+    return get_store().get_settings()
+
+
+@blueprint.put("/settings")
+def change_settings():
+    """Change some settings (a JSON object of name to value), checked as `config set` checks them.
+
+    All or nothing: one bad value and nothing changes (400 names each bad one under 'fields')."""
+    params.query_args(())
+    values = params.json_body()
+    if not values:
+        raise InvalidInput("give at least one setting, e.g. {\"max_retries\": 5}")
+    errors = fields.settings_field_errors(values)
+    if errors:
+        return error_response(next(iter(errors.values())), 400, fields=errors)
+    store = get_store()
+    store.set_settings(values)
+    return store.get_settings()
+
+
+@blueprint.get("/throughput")
+def throughput():
+    """Runs finished per minute (succeeded and failed) over the last `minutes` minutes (default 60)."""
+    args = params.query_args(("minutes",))
+    minutes = params.integer_arg(args, "minutes", 60, 1, 1440)
+    return {"minutes": get_store().throughput(minutes)}
+
+
+@blueprint.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3 description of this API."""
+    params.query_args(())
+    return openapi.document()

@@ -1,0 +1,76 @@
+"""The dashboard's pages: HTML shells whose scripts read and write through the JSON API."""
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from queuectl_core import STATES
+from queuectl_core.settings import SETTINGS
+
+from . import auth
+
+blueprint = Blueprint("dashboard", __name__)
+
+
+@blueprint.app_context_processor
+def _template_globals():
+    return {"csrf_token": auth.csrf_token, "states": STATES}
+
+
+@blueprint.get("/login")
+def login():
+    """The login form: the API token, asked once; a signed session cookie afterwards."""
+    return render_template("login.html", next=auth.safe_next(request.args.get("next")))
+
+
+@blueprint.post("/login")
+def login_submit():
+    """Check the token (and the form's CSRF token) and start a session."""
+    target = auth.safe_next(request.form.get("next"))
+    if not auth.csrf_matches(request.form.get("csrf_token", "")):
+        return render_template("login.html", next=target, error="The form expired: please try again."), 400
+    if not auth.token_matches(request.form.get("token", "").strip()):
+        current_app.logger.warning("dashboard login with a wrong token from %s", request.remote_addr)
+        return render_template("login.html", next=target, error="Wrong token."), 401
+    auth.log_in()
+    return redirect(target)
+
+
+@blueprint.post("/logout")
+def logout():
+    """End the session (the form carries the CSRF token, so another site cannot log you out)."""
+    if auth.csrf_matches(request.form.get("csrf_token", "")):
+        auth.log_out()
+    return redirect(url_for("dashboard.login"))
+
+
+@blueprint.get("/")
+@auth.login_required
+def overview():
+    """Counts, live workers and throughput, refreshing by themselves."""
+    return render_template("overview.html", page="overview")
+
+
+@blueprint.get("/jobs")
+@auth.login_required
+def jobs():
+    """Jobs by state with search, sorting and pagination."""
+    return render_template("jobs.html", page="jobs")
+
+
+@blueprint.get("/jobs/<job_id>")
+@auth.login_required
+def job(job_id):
+    """One job: its fields and every run of its history."""
+    return render_template("job.html", page="jobs", job_id=job_id)
+
+
+@blueprint.get("/enqueue")
+@auth.login_required
+def enqueue():
+    """The form that enqueues a job."""
+    return render_template("enqueue.html", page="enqueue")
+
+
+@blueprint.get("/settings")
+@auth.login_required
+def settings():
+    """View and change the runtime settings."""
+    return render_template("settings.html", page="settings", settings=SETTINGS.values())

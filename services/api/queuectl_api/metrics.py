@@ -1,0 +1,61 @@
+"""Prometheus metrics computed from the database at scrape time.
+
+Nothing is counted in process memory, so every gunicorn worker answers the same numbers
+(no prometheus_client multiprocess directory needed) and so does a restarted server."""
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class SnapshotCollector:
+    """Turns one `SqliteStore.metrics_snapshot()` into metric families."""
+
+    def __init__(self, snapshot):
+        self.snapshot = snapshot
+
+    def collect(self):
+        """Yield every metric family of the snapshot."""
+        snapshot = self.snapshot
+        jobs = GaugeMetricFamily("queuectl_jobs", "Jobs in each state.", labels=["state"])
+        for state, count in snapshot["jobs"].items():
+            jobs.add_metric([state], count)
+        yield jobs
+        runs = CounterMetricFamily("queuectl_runs_finished", "Runs finished, by outcome.", labels=["outcome"])
+        for outcome, count in snapshot["runs"].items():
+            runs.add_metric([outcome], count)
+        yield runs
+        durations = snapshot["durations"]
+        buckets = [(str(float(seconds)), count) for seconds, count in durations["buckets"]]
+        buckets.append(("+Inf", durations["count"]))
+        yield HistogramMetricFamily(
+            "queuectl_run_duration_seconds", "Duration of finished runs.",
+            buckets=buckets, sum_value=durations["sum"],
+        )
+        workers = snapshot["workers"]
+        yield GaugeMetricFamily("queuectl_workers", "Live workers (heartbeat within lease_timeout).",
+                                value=len(workers))
+        yield GaugeMetricFamily("queuectl_oldest_waiting_job_age_seconds",
+                                "How long the oldest due job (pending, or failed and due for a retry) has waited.",
+                                value=snapshot["oldest_waiting_seconds"])
+        cpu = GaugeMetricFamily("queuectl_worker_cpu_percent", "CPU of each worker process and its job.",
+                                labels=["worker", "process"])
+        memory = GaugeMetricFamily("queuectl_worker_memory_bytes", "Resident memory of each worker and its job.",
+                                   labels=["worker", "process"])
+        for worker in workers:
+            for process in ("worker", "job"):
+                figures = (worker.get("stats") or {}).get(process)
+                if isinstance(figures, dict):
+                    cpu.add_metric([worker["id"], process], figures.get("cpu_percent") or 0)
+                    memory.add_metric([worker["id"], process], figures.get("memory_bytes") or 0)
+        yield cpu
+        yield memory
+
+
+def render(snapshot):
+    """The Prometheus text exposition of `snapshot`."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snapshot))
+    return generate_latest(registry)
+

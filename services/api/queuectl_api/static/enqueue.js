@@ -1,0 +1,47 @@
+// The enqueue form: the server checks the job (as the CLI does) and names every bad field.
+import { api, showFieldErrors } from "./api.js";
+import { el, replaceChildren } from "./dom.js";
+
+const form = document.getElementById("enqueue-form");
+const NUMBER = /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+const NUMERIC_FIELDS = ["max_retries", "priority", "delay", "timeout"];
+
+// Numbers go as JSON numbers; anything else goes as typed, so that the server's message names the field.
+function payload() {
+  const job = { command: form.elements.command.value };
+  const id = form.elements.id.value.trim();
+  if (id) job.id = id;
+  for (const name of NUMERIC_FIELDS) {
+    const text = form.elements[name].value.trim();
+    if (text) job[name] = NUMBER.test(text) ? Number(text) : text;
+  }
+  return job;
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const formError = document.getElementById("form-error");
+  const done = document.getElementById("enqueued");
+  const button = document.getElementById("submit");
+  button.disabled = true;
+  try {
+    const { data: job } = await api("POST", "/jobs", payload());
+    showFieldErrors(form, {});
+    formError.hidden = true;
+    replaceChildren(done, "Enqueued job ",
+      el("a", { href: `/jobs/${encodeURIComponent(job.id)}`, class: "mono", id: "enqueued-link", text: job.id }),
+      ` (${job.state}).`);
+    done.hidden = false;
+    form.elements.id.value = "";
+  } catch (error) {
+    done.hidden = true;
+    const fields = { ...error.fields };
+    if (error.status === 409) fields.id = error.message;
+    showFieldErrors(form, fields);
+    const shown = Object.keys(fields).some((name) => form.querySelector(`[data-error-for="${CSS.escape(name)}"]`));
+    formError.textContent = shown ? "Please correct the fields marked below." : error.message;
+    formError.hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+});

@@ -1,0 +1,64 @@
+"""/metrics: Prometheus text computed from the database at scrape time."""
+
+from conftest import add_job, make_dead
+from prometheus_client.parser import text_string_to_metric_families
+from queuectl_core.store import SqliteStore
+from queuectl_core.timeutil import now_ms
+from queuectl_core.transitions import COMPLETED, Outcome, decide
+from queuectl_core.validation import check_job
+
+
+def scrape(client):
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def test_metrics_export_jobs_by_state_without_a_token(client, db_path):
+    store = SqliteStore(str(db_path))
+    make_dead(store, "d")
+    add_job(store, id="p1")
+    add_job(store, id="p2", delay=3600)
+    samples = scrape(client)
+    assert samples[("queuectl_jobs", (("state", "pending"),))] == 2
+    assert samples[("queuectl_jobs", (("state", "dead"),))] == 1
+    assert samples[("queuectl_jobs", (("state", "completed"),))] == 0
+    assert samples[("queuectl_runs_finished_total", (("outcome", "failed"),))] == 1
+    assert samples[("queuectl_runs_finished_total", (("outcome", "succeeded"),))] == 0
+    assert samples[("queuectl_workers", ())] == 0
+    # p1 is due (p2 waits an hour): its age is small but present.
+    assert 0 <= samples[("queuectl_oldest_waiting_job_age_seconds", ())] < 60
+    store.close()
+
+
+def test_metrics_histogram_counts_run_durations(client, db_path):
+    store = SqliteStore(str(db_path))
+    store.enqueue(check_job({"command": "true", "id": "quick"}), now=1_000_000)
+    claim = store.claim_next("w", 30, now=1_000_000)
+    outcome = Outcome(COMPLETED, 0, None)
+    store.finish_run(claim, outcome, "", decide(0, 3, outcome, store.get_settings(), 1_002_000), now=1_002_000)
+    store.register_worker("w1", "h", 1)
+    store.heartbeat("w1", 30, stats={"worker": {"cpu_percent": 2.5, "memory_bytes": 2048}, "job": None})
+    samples = scrape(client)
+    assert samples[("queuectl_run_duration_seconds_count", ())] == 1
+    assert samples[("queuectl_run_duration_seconds_sum", ())] == 2.0
+    assert samples[("queuectl_run_duration_seconds_bucket", (("le", "1.0"),))] == 0
+    assert samples[("queuectl_run_duration_seconds_bucket", (("le", "5.0"),))] == 1
+    assert samples[("queuectl_run_duration_seconds_bucket", (("le", "+Inf"),))] == 1
+    assert samples[("queuectl_runs_finished_total", (("outcome", "succeeded"),))] == 1
+    assert samples[("queuectl_workers", ())] == 1
+    assert samples[("queuectl_worker_cpu_percent", (("process", "worker"), ("worker", "w1")))] == 2.5
+    assert samples[("queuectl_worker_memory_bytes", (("process", "worker"), ("worker", "w1")))] == 2048
+    store.close()
+
+
+def test_oldest_waiting_age_counts_from_when_the_job_became_due(client, db_path):
+    store = SqliteStore(str(db_path))
+    store.enqueue(check_job({"command": "true", "id": "old"}), now=now_ms() - 120_000)
+    assert scrape(client)[("queuectl_oldest_waiting_job_age_seconds", ())] >= 120
+    store.close()
