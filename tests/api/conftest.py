@@ -1,22 +1,8 @@
-"""Fixtures of the API tests: an app on a fresh SQLite file, its test client, real gunicorn, job helpers."""
-
-import socket
-import sys
-from pathlib import Path
+"""Fixtures of the API tests: an app on a fresh SQLite file, its test client, a logged-in client, real gunicorn."""
 
 import pytest
-from api_http import http_call
-from helpers import wait_for
+from api_support import TOKEN, start_gunicorn
 from queuectl_api import create_app
-from queuectl_core.timeutil import now_ms
-from queuectl_core.transitions import FAILED, Outcome, decide
-from queuectl_core.validation import check_job
-
-TOKEN = "test-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-REPO = Path(__file__).resolve().parents[2]
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
-GUNICORN_CONF = str(REPO / "config" / "gunicorn.conf.py")
 
 
 @pytest.fixture
@@ -43,50 +29,8 @@ def logged_in(client):
         return client, session["csrf"]
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_gunicorn(processes, db_path, token=TOKEN, extra_env=None):
-    """Start gunicorn (owned by `processes`) on a free 127.0.0.1 port; return its base URL once it answers."""
-    port = free_port()
-    env = {"QUEUECTL_DB": str(db_path), "QUEUECTL_API_TOKEN": token, "QUEUECTL_API_BIND": f"127.0.0.1:{port}",
-           "QUEUECTL_API_ACCESS_LOG": "/dev/null", **(extra_env or {})}
-    process = processes.start([GUNICORN, "-c", GUNICORN_CONF, "queuectl_api:create_app()"], env=env, cwd=str(REPO))
-    base = f"http://127.0.0.1:{port}"
-
-    def answers():
-        assert process.poll() is None, f"gunicorn exited: {process.stderr.read().decode()}"
-        try:
-            return http_call("GET", f"{base}/healthz")[0] == 200
-        except OSError:
-            return False
-
-    wait_for(answers, timeout=30, message="gunicorn to answer /healthz")
-    return base
-
 
 @pytest.fixture
 def server(processes, db_path):
     """Base URL of a real gunicorn serving the app on `db_path`."""
     return start_gunicorn(processes, db_path)
-
-
-def add_job(store, command="true", **keys):
-    """Enqueue a job through the shared validation; return its record."""
-    return store.enqueue(check_job({"command": command, **keys}))
-
-
-def make_dead(store, job_id, command="exit 3", error="exit code 3"):
-    """A job that failed its only run and is now dead (claimed and finished without a worker).
-
-    Call it while no other job is due, so that the claim takes this one."""
-    add_job(store, command, id=job_id, max_retries=0)
-    claim = store.claim_next("test-worker", 30)
-    assert claim.id == job_id
-    outcome = Outcome(FAILED, 3, error)
-    store.finish_run(claim, outcome, "some output\n", decide(0, 0, outcome, store.get_settings(), now_ms()))
-    return store.get_job(job_id)

@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from conftest import AUTH, TOKEN
+from api_support import AUTH, TOKEN
 from queuectl_api import MissingToken, create_app
 
 

@@ -6,8 +6,7 @@ import runpy
 import signal
 import subprocess
 
-from api_http import http_call, http_json
-from conftest import AUTH, GUNICORN, GUNICORN_CONF, REPO, TOKEN, start_gunicorn
+from api_support import AUTH, GUNICORN, GUNICORN_CONF, REPO, TOKEN, http_call, http_json, start_gunicorn
 from helpers import wait_for
 from queuectl_api.config import MAX_BODY_BYTES
 

@@ -1,7 +1,7 @@
 """Security headers on every answer: a CSP without inline scripts, no framing, no sniffing, no caching of data."""
 
 import pytest
-from conftest import AUTH
+from api_support import AUTH
 
 
 @pytest.mark.parametrize("url", ["/", "/login", "/jobs", "/api/v1/stats", "/healthz", "/api/v1/nope",

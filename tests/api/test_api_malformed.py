@@ -1,7 +1,8 @@
 """No request, however malformed, gets a 500 or a traceback: 400/404/405/413 with {"error": "..."}."""
 
 import pytest
-from conftest import AUTH
+from api_support import AUTH, TOKEN
+from queuectl_api import create_app
 from queuectl_api.config import MAX_BODY_BYTES
 
 
@@ -78,8 +79,6 @@ def test_a_malformed_login_form_is_handled(client):
 
 
 def test_a_database_that_is_not_sqlite_answers_503_not_500(tmp_path):
-    from conftest import TOKEN
-    from queuectl_api import create_app
 
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"this is not a database" * 100)
@@ -90,8 +89,6 @@ def test_a_database_that_is_not_sqlite_answers_503_not_500(tmp_path):
 
 
 def test_a_database_in_a_missing_directory_answers_503(tmp_path):
-    from conftest import TOKEN
-    from queuectl_api import create_app
 
     client = create_app({"QUEUECTL_DB": str(tmp_path / "missing" / "q.db"), "QUEUECTL_API_TOKEN": TOKEN}).test_client()
     response = client.get("/healthz")

@@ -1,6 +1,6 @@
 """/metrics: Prometheus text computed from the database at scrape time."""
 
-from conftest import add_job, make_dead
+from api_support import add_job, make_dead
 from prometheus_client.parser import text_string_to_metric_families
 from queuectl_core.store import SqliteStore
 from queuectl_core.timeutil import now_ms

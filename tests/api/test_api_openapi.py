@@ -4,7 +4,7 @@ import re
 
 import pytest
 import schemathesis
-from conftest import AUTH
+from api_support import AUTH
 from hypothesis import HealthCheck, given, settings
 from queuectl_api import openapi
 from schemathesis.config import SchemathesisConfig

@@ -1,7 +1,7 @@
 """Each route of the API: status codes and bodies as the contract says, through the Flask test client."""
 
 import pytest
-from conftest import AUTH, add_job, make_dead
+from api_support import AUTH, add_job, make_dead
 from queuectl_core.store import SqliteStore
 
 JOB_KEYS = {"id", "command", "state", "attempts", "max_retries", "priority", "run_at", "timeout", "created_at",

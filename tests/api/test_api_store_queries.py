@@ -1,7 +1,7 @@
 """The store's dashboard and API queries: search and sort, throughput per minute, retry all, settings at once."""
 
 import pytest
-from conftest import add_job, make_dead
+from api_support import add_job, make_dead
 from queuectl_core.errors import DatabaseUnusable, InvalidInput
 from queuectl_core.transitions import COMPLETED, FAILED, Outcome, decide
 from queuectl_core.validation import check_job
