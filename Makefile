@@ -23,11 +23,8 @@ $(BIN)/.installed: shared/pyproject.toml services/*/pyproject.toml requirements-
 test: install ## run the whole test suite
 	$(BIN)/pytest
 
-dev: install ## run $(WORKERS) workers on a local database ($(DEV_DIR)/queuectl.db); Ctrl-C stops them
-	@mkdir -p $(DEV_DIR)
-	@echo "queuectl dev: $(WORKERS) workers on $(DEV_DIR)/queuectl.db"
-	@echo "  in another terminal: export QUEUECTL_DB=$(CURDIR)/$(DEV_DIR)/queuectl.db; $(BIN)/queuectl status"
-	QUEUECTL_DB=$(CURDIR)/$(DEV_DIR)/queuectl.db $(BIN)/queuectl worker start --count $(WORKERS)
+dev: install ## the API and dashboard on http://127.0.0.1:8080 plus $(WORKERS) workers on $(DEV_DIR)/queuectl.db; Ctrl-C stops all
+	@$(BIN)/python scripts/dev.py --workers $(WORKERS) --dir $(DEV_DIR)
 
 lint: install ## static checks (ruff)
 	$(BIN)/ruff check .

@@ -37,7 +37,7 @@ def start_gunicorn(processes, db_path, token=TOKEN, extra_env=None):
     base = f"http://127.0.0.1:{port}"
 
     def answers():
-        assert process.poll() is None, f"gunicorn exited: {process.stderr.read().decode()}"
+        assert process.poll() is None, f"gunicorn exited: {processes.log(process)}"
         try:
             return http_call("GET", f"{base}/healthz")[0] == 200
         except OSError:
