@@ -33,3 +33,18 @@ clean: ## remove the virtualenv, caches and the dev database
 	rm -rf $(VENV) $(DEV_DIR) .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +
+
+# ---- benchmarks (issue 5) ----
+# The bench-only packages (the `bench` group: matplotlib, huey, rq, redis, pyinstrument) go into the same .venv.
+BENCH_STAMP := $(BIN)/.bench-installed
+.PHONY: bench bench-check
+
+$(BENCH_STAMP): benchmarks/requirements.txt $(BIN)/.installed
+	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
+	touch $@
+
+bench: install $(BENCH_STAMP) ## every figure of the benchmark suite side by side (~6 min): table, benchmarks/results/latest.json, plots
+	$(BIN)/python benchmarks/run.py
+
+bench-check: install $(BENCH_STAMP) ## exit 1 if benchmarks/results/latest.json misses a target (runs the suite when there is none)
+	$(BIN)/python benchmarks/run.py --check

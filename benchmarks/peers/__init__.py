@@ -1,0 +1,1 @@
+"""The peers measured on the same jobs: Huey (SqliteHuey) and RQ (Redis)."""
