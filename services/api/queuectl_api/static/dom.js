@@ -42,9 +42,15 @@ export function formatDuration(ms) {
   return `${Math.floor(hours / 24)} d ${hours % 24} h`;
 }
 
+// A live age (heartbeat, running time): whole seconds are enough and do not flicker.
+export function formatAge(ms) {
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return "–";
+  return ms < 60_000 ? `${Math.max(0, Math.round(ms / 1000))} s` : formatDuration(ms);
+}
+
 export function formatAgo(iso, now = Date.now()) {
   if (!iso) return "–";
-  return `${formatDuration(now - new Date(iso).getTime())} ago`;
+  return `${formatAge(now - new Date(iso).getTime())} ago`;
 }
 
 export function formatBytes(bytes) {

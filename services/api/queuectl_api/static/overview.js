@@ -1,7 +1,7 @@
 // The overview: counts per state, live workers and throughput, refreshing by themselves.
 import { api, confirmAction, every, toast } from "./api.js";
 import { drawThroughput } from "./chart.js";
-import { el, formatAgo, formatBytes, formatDuration, formatNumber, replaceChildren } from "./dom.js";
+import { el, formatAge, formatAgo, formatBytes, formatNumber, replaceChildren } from "./dom.js";
 
 const REFRESH_MS = 2000;
 
@@ -15,7 +15,7 @@ function workerRow(worker, now) {
   const job = worker.current_job
     ? el("a", { href: `/jobs/${encodeURIComponent(worker.current_job)}`, class: "mono", text: worker.current_job })
     : el("span", { class: "muted", text: "idle" });
-  const running = worker.current_job_started_at ? formatDuration(now - new Date(worker.current_job_started_at).getTime()) : "–";
+  const running = worker.current_job_started_at ? formatAge(now - new Date(worker.current_job_started_at).getTime()) : "–";
   const name = el("span", { class: "mono", text: worker.id });
   const stopping = worker.stop_requested ? el("span", { class: "badge state-failed", text: "stopping" }) : null;
   return el("tr", {},
