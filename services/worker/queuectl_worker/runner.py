@@ -24,16 +24,18 @@ class JobProcess:
         env.update(extra_env)
         self._output = tempfile.TemporaryFile(prefix="queuectl-job-")
         parent_pid = os.getpid()
+        prefix = linux.pdeathsig_prefix()
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            ["/bin/sh", "-c", command],
+            [*prefix, "/bin/sh", "-c", command],
             stdin=subprocess.DEVNULL,
             stdout=self._output,
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,  # the job leads its own process group (and session)
-            # If this worker dies, even by SIGKILL, the kernel kills the job's shell.
-            preexec_fn=lambda: linux.die_with_parent(signal.SIGKILL, parent_pid),
+            # If this worker dies, even by SIGKILL, the kernel kills the job's shell: PR_SET_PDEATHSIG,
+            # set by setpriv when there is one (fast: vfork), else by a preexec_fn (fork).
+            preexec_fn=None if prefix else lambda: linux.die_with_parent(signal.SIGKILL, parent_pid),
         )
         self.pid = self.process.pid
         try:
