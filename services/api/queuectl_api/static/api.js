@@ -48,19 +48,39 @@ function setLive(ok) {
   document.getElementById("live-text").textContent = ok ? "live" : "offline";
 }
 
-// Call `task` now and then every `ms` milliseconds after it finishes (never two at once).
+// Call `task` now and then every `ms` milliseconds after it finishes (never two at once); a hidden tab
+// does not poll, and catches up as soon as it is shown again.
 export function every(ms, task) {
   let timer = null;
+  let running = false;
+  let again = false; // asked to run while running: run once more right after
   const run = async () => {
-    try {
-      await task();
-    } catch (error) {
-      if (error.status !== 401) console.warn(error);
+    window.clearTimeout(timer);
+    if (running) {
+      again = true;
+      return;
     }
-    timer = window.setTimeout(run, ms);
+    running = true;
+    if (!document.hidden) {
+      try {
+        await task();
+      } catch (error) {
+        if (error.status !== 401) console.warn(error);
+      }
+    }
+    running = false;
+    if (again) {
+      again = false;
+      run();
+    } else {
+      timer = window.setTimeout(run, ms);
+    }
   };
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) run();
+  });
   run();
-  return { now: () => { window.clearTimeout(timer); run(); } };
+  return { now: run };
 }
 
 export function toast(message, kind = "info") {
