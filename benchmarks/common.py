@@ -149,6 +149,9 @@ def seed_pending(path, count, now_ms, command="true", batch=100_000):
             " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)",
             rows,
         )
+    if connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'job_counts'").fetchone():
+        # The store counts new jobs as it adds them (schema 2 on); seeding around it must do the same.
+        connection.execute("UPDATE job_counts SET n = n + ? WHERE state = 'pending'", (count,))
     connection.execute("COMMIT")
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.close()

@@ -20,6 +20,8 @@ _INSERT_JOB = (
     "INSERT INTO jobs (id, command, state, max_retries, priority, run_at, timeout, created_at, updated_at)"
     " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)"
 )
+# Every transaction that runs _INSERT_JOB counts its new jobs too (triggers count the other changes).
+_COUNT_NEW_JOBS = "UPDATE job_counts SET n = n + ? WHERE state = 'pending'"
 # The claim is ONE statement under the write lock: no other worker can take the same job,
 # and the jobs_ready index serves both the filter and the order.
 _CLAIM = f"""
@@ -99,7 +101,9 @@ class SqliteStore:
                 cursor = connection.execute(_INSERT_JOB + f" RETURNING {JOB_COLUMNS}", row)
             except sqlite3.IntegrityError:
                 raise DuplicateJob(row[0]) from None
-            return _record(cursor, cursor.fetchone())
+            record = _record(cursor, cursor.fetchone())
+            connection.execute(_COUNT_NEW_JOBS, (1,))
+            return record
 
     def enqueue_many(self, numbered_specs, now=None, progress=None):
         """Store (line, JobSpec) pairs in one transaction, all or nothing; return their ids.
@@ -122,6 +126,7 @@ class SqliteStore:
                     connection.executemany(_INSERT_JOB, chunk)
                     if progress:
                         progress(len(chunk))
+                connection.execute(_COUNT_NEW_JOBS, (len(rows),))
         except sqlite3.IntegrityError:
             # Rolled back already; now find the first line whose id the database holds.
             raise self._first_duplicate(rows, numbered_specs) from None
@@ -288,7 +293,7 @@ class SqliteStore:
     def counts(self):
         """The number of jobs in each state (every state present, zeros included)."""
         result = {state: 0 for state in ("pending", "processing", "completed", "failed", "dead")}
-        for state, count in self.connection.execute("SELECT state, count(*) FROM jobs GROUP BY state"):
+        for state, count in self.connection.execute("SELECT state, n FROM job_counts"):  # kept by triggers
             result[state] = count
         return result
 
