@@ -71,3 +71,16 @@ def test_a_version_1_database_gets_its_counts_from_the_jobs_it_holds(db_path):
     assert store.connection.execute("PRAGMA user_version").fetchone()[0] == len(db.MIGRATIONS)
     assert store.counts() == {"pending": 3, "processing": 0, "completed": 2, "failed": 0, "dead": 1}
     store.close()
+
+
+@pytest.mark.parametrize("fields", [
+    {},
+    {"id": "a.b:c-d_e", "max_retries": 0, "priority": -7, "timeout": 5},
+    {"timeout": 0.25, "delay": 1.5, "priority": 2_147_483_647},
+    {"run_at": "2030-01-02T03:04:05.678+02:00", "max_retries": 1_000_000, "command": "echo 'ü' \\\\ \"x\""},
+])
+def test_enqueue_returns_the_record_that_reading_the_job_back_gives(store, fields):
+    record = store.enqueue(check_job({"command": "true", **fields}), now=NOW + 1)
+    assert record == store.get_job(record["id"])
+    assert list(record) == list(store.get_job(record["id"]))
+    assert [type(value) for value in record.values()] == [type(v) for v in store.get_job(record["id"]).values()]

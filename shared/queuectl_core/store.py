@@ -104,12 +104,11 @@ class SqliteStore:
         with self._transaction() as connection:
             row = self._job_row(spec, now, self._default_max_retries(connection))
             try:
-                cursor = connection.execute(_INSERT_JOB + f" RETURNING {JOB_COLUMNS}", row)
+                connection.execute(_INSERT_JOB, row)
             except sqlite3.IntegrityError:
                 raise DuplicateJob(row[0]) from None
-            record = _record(cursor, cursor.fetchone())
             connection.execute(_COUNT_NEW_JOBS, (1,))
-            return record
+        return _new_record(row)
 
     def enqueue_many(self, numbered_specs, now=None, progress=None):
         """Store (line, JobSpec) pairs in one transaction, all or nothing; return their ids.
@@ -516,6 +515,19 @@ class SqliteStore:
 def open_store(location=None):
     """Open the queue named by `location` (a path or sqlite:/// URL), QUEUECTL_DB or the default."""
     return SqliteStore(location)
+
+
+def _new_record(row):
+    """The record of a job just stored from `row` (_INSERT_JOB's parameters), equal to what reading it
+    back gives; a RETURNING clause would cost ~20 us of the ~90 us of an enqueue."""
+    job_id, command, max_retries, priority, run_at, timeout, created_at, updated_at = row
+    return _to_record({
+        "id": job_id, "command": command, "state": "pending", "attempts": 0, "max_retries": max_retries,
+        "priority": priority, "run_at": run_at,
+        "timeout": None if timeout is None else float(timeout),  # the column is REAL
+        "created_at": created_at, "updated_at": updated_at, "last_error": None, "exit_code": None,
+        "worker_id": None,
+    })
 
 
 def _record(cursor, row):
