@@ -21,6 +21,9 @@ def draw(result, directory):
         axes.plot(counts, raw, "o--", color="grey", label="raw `/bin/sh -c true` spawns, N processes")
         axes.plot(counts, [0.7 * r for r in raw], ":", color="grey", label="target: 0.7 × raw")
         axes.plot(counts, ours, "o-", color="tab:blue", label="queuectl, N workers")
+        if series.get("preexec_fallback_2_workers"):
+            axes.plot([2], [series["preexec_fallback_2_workers"]], "o", mfc="none", color="tab:blue",
+                      label="queuectl, 2 workers, preexec_fn fallback (before)")
         markers = {"huey": ("s", "tab:green"), "rq-simple": ("^", "tab:red"), "rq": ("v", "tab:orange")}
         for name, rate in series.get("peer_throughput_2_workers", {}).items():
             if rate:

@@ -7,7 +7,7 @@ import secrets
 import socket
 import time
 
-from common import BIN, QUEUECTL, REPO, median, scratch_dir, start, stop, wait_for, wall
+from common import BIN, PYTHON, QUEUECTL, REPO, median, scratch_dir, start, stop, wait_for, wall
 
 # What the dashboard's jobs page asks for when it opens (static/jobs.js: query()).
 DASHBOARD_JOBS = "/api/v1/jobs?sort=created_at&order=desc&limit=50&offset=0"
@@ -34,9 +34,21 @@ def in_process(path, runs=10):
 
 
 def status_cli(path, runs=10):
-    """Median wall milliseconds of one `queuectl status --json` process."""
-    times = wall([QUEUECTL, "--db", path, "status", "--json"], runs=runs)
-    return {"median_ms": median(times) * 1000, "runs": runs}
+    """Median wall milliseconds of one `queuectl status --json` process on `path`, interleaved with the
+    same command on an empty queue, `queuectl --help` and a bare `python -c pass` (the start-up's share)."""
+    from queuectl_core.store import SqliteStore
+
+    empty = os.path.join(scratch_dir("status-empty"), "queue.db")
+    SqliteStore(empty).close()
+    times = {"big": [], "empty": [], "help": [], "python": []}
+    for _ in range(runs):
+        times["big"] += wall([QUEUECTL, "--db", path, "status", "--json"], runs=1)
+        times["empty"] += wall([QUEUECTL, "--db", empty, "status", "--json"], runs=1)
+        times["help"] += wall([QUEUECTL, "--help"], runs=1)
+        times["python"] += wall([PYTHON, "-c", "pass"], runs=1)
+    return {"median_ms": median(times["big"]) * 1000, "empty_ms": median(times["empty"]) * 1000,
+            "help_ms": median(times["help"]) * 1000, "python_pass_ms": median(times["python"]) * 1000,
+            "runs": runs}
 
 
 def _free_port():

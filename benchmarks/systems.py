@@ -12,7 +12,7 @@ import time
 import uuid
 from datetime import datetime
 
-from common import BIN, HERE, QUEUECTL_WORKER, scratch_dir, start, stop, wait_for
+from common import BIN, HERE, PYTHON, QUEUECTL_WORKER, scratch_dir, start, stop, wait_for
 
 REDIS_URL = os.environ.get("QUEUECTL_BENCH_REDIS", "redis://127.0.0.1:6379/13")
 HUEY_POLL = ["-d", "0.001", "-m", "0.01", "-b", "1.05"]  # tuned: 1 ms first poll, at most 10 ms
@@ -40,8 +40,12 @@ class Queuectl(System):
     """queuectl: `queuectl-worker --count N` on a fresh SQLite file in its own directory."""
 
     name = "queuectl"
+    # The same worker with setpriv switched off: PR_SET_PDEATHSIG through the Python preexec_fn, the
+    # fallback where setpriv is missing and the only way before it was used (an A/B in the same run).
+    PREEXEC_WORKER = ("import queuectl_worker.linux as linux; linux.pdeathsig_prefix = lambda: []; "
+                      "from queuectl_worker.main import main; main()")
 
-    def __init__(self, workers):
+    def __init__(self, workers, preexec=False):
         from queuectl_core.store import SqliteStore
 
         self.workers = workers
@@ -49,7 +53,8 @@ class Queuectl(System):
         self.db = os.path.join(self.directory, "queue.db")
         self.store = SqliteStore(self.db)
         self.log = open(os.path.join(self.directory, "workers.log"), "wb")
-        self.process = start([QUEUECTL_WORKER, "--count", str(workers), "--db", self.db], stderr=self.log)
+        command = [PYTHON, "-c", self.PREEXEC_WORKER] if preexec else [QUEUECTL_WORKER]
+        self.process = start([*command, "--count", str(workers), "--db", self.db], stderr=self.log)
         wait_for(lambda: len(self.store.live_workers()) >= workers or self.process.poll() is not None, 30,
                  what="queuectl workers to register")
         if self.process.poll() is not None:
@@ -231,9 +236,11 @@ class Rq(System):
 
 
 def make(system, workers):
-    """A started system by name: queuectl, huey, rq, rq-simple."""
+    """A started system by name: queuectl, queuectl-preexec, huey, rq, rq-simple."""
     if system == "queuectl":
         return Queuectl(workers)
+    if system == "queuectl-preexec":
+        return Queuectl(workers, preexec=True)
     if system == "huey":
         return Huey(workers)
     if system == "rq":
@@ -251,7 +258,7 @@ def throughput(system, workers, jobs=2000, timeout=120):
         ids = queue.enqueue_many("true", jobs)
         enqueued = time.time()
         queue.wait_done(ids, timeout)
-        last = queue.last_finish(jobs if system == "queuectl" else ids)
+        last = queue.last_finish(jobs if isinstance(queue, Queuectl) else ids)
         return {"jobs_per_second": jobs / (last - begin), "seconds": last - begin,
                 "enqueue_seconds": enqueued - begin}
     finally:
