@@ -6,7 +6,8 @@ import threading
 import pytest
 from queuectl_core import db
 from queuectl_core.errors import DatabaseUnusable, DuplicateJob, InvalidInput, JobNotFound, WrongState
-from queuectl_core.store import _CLAIM, SqliteStore
+from queuectl_core.sqlite_store import CLAIM as _CLAIM
+from queuectl_core.store import SqliteStore
 from queuectl_core.transitions import COMPLETED, FAILED, Outcome, decide
 from queuectl_core.validation import check_job
 

@@ -12,7 +12,6 @@ import time
 from queuectl_core.store import open_store
 from queuectl_core.timeutil import now_ms
 from queuectl_core.transitions import COMPLETED, FAILED, INTERRUPTED, TIMEOUT, Outcome, decide
-from queuectl_core.wakeup import ChangeWatcher
 
 from .runner import JobProcess
 from .stats import collect_stats
@@ -48,7 +47,7 @@ class Worker:
         self.host = socket.gethostname()
         self.id = make_worker_id(self.host, os.getpid())
         self.settings = self.store.get_settings()
-        self.watcher = ChangeWatcher(self.store.path)
+        self.watcher = self.store.change_watcher()
         self.rng = random.Random()
         self.signals_received = 0
         self.stop_requested = False
@@ -74,7 +73,7 @@ class Worker:
     def run(self):
         """The main loop; returns the process's exit code."""
         self.store.register_worker(self.id, self.host, os.getpid())
-        log.info("worker %s started (pid %d, database %s)", self.id, os.getpid(), self.store.path)
+        log.info("worker %s started (pid %d, database %s)", self.id, os.getpid(), self.store.location)
         idle_wait = POLL_MIN_SECONDS
         error_wait = ERROR_WAIT_MIN_SECONDS
         try:

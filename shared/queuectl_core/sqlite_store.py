@@ -1,0 +1,78 @@
+"""The SQLite backend: one file shared by every process on one host (containers sharing a volume too)."""
+
+import sqlite3
+from types import SimpleNamespace
+
+from . import db
+from .errors import DatabaseUnusable
+from .queries import JOB_COLUMNS, PORTABLE
+from .store_base import Store
+from .wakeup import ChangeWatcher
+
+# The claim is ONE statement under the write lock: no other worker can take the same job,
+# and the jobs_ready index serves both the filter and the order (no temp B-tree).
+CLAIM = f"""
+    UPDATE jobs SET state = 'processing', worker_id = :worker, lease_token = :token,
+        lease_expires_at = :expires, updated_at = :now, run_count = run_count + 1
+    WHERE seq = (
+        SELECT seq FROM jobs INDEXED BY jobs_ready  -- without statistics the planner may pick another
+        WHERE state IN ('pending', 'failed') AND run_at <= :now
+        ORDER BY priority DESC, run_at, seq LIMIT 1)
+    RETURNING seq, run_count, lease_token, {JOB_COLUMNS}
+"""
+
+SQL = SimpleNamespace(
+    **PORTABLE,
+    claim=CLAIM,
+    # Kept by triggers and by count_new_jobs in the enqueue transactions (migration 2).
+    counts="SELECT state, n FROM job_counts",
+    count_new_jobs="UPDATE job_counts SET n = n + :n WHERE state = 'pending'",
+    like="LIKE",  # ignores ASCII case in SQLite
+    dialect=lambda statement: statement,
+)
+
+
+class SqliteStore(Store):
+    """A queue in one SQLite file; safe to use from many processes at once."""
+
+    Error = sqlite3.Error
+    IntegrityError = sqlite3.IntegrityError
+    q = SQL
+
+    def __init__(self, location=None):
+        self.path = self.location = db.resolve_path(location)
+        self.connection = db.connect(self.path)
+        self._apply_durability()
+
+    def close(self):
+        """Close the connection."""
+        self.connection.close()
+
+    def _apply_durability(self):
+        try:
+            if self.get_settings()["durability"] == "full":
+                self.connection.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as error:  # e.g. another program's database that merely has a version
+            self.connection.close()
+            raise DatabaseUnusable(f"database {self.path} is unusable: {error}") from None
+
+    def _transaction(self):
+        return db.transaction(self.connection)
+
+    def _read(self, statement, params=None):
+        return self.connection.execute(statement, params or {})
+
+    def _insert_jobs(self, connection, rows, progress):
+        for start in range(0, len(rows), 10_000):
+            chunk = rows[start: start + 10_000]
+            connection.executemany(self.q.insert_job, chunk)
+            if progress:
+                progress(len(chunk))
+
+    def _ids_present(self, ids):
+        marks = ",".join("?" * len(ids))
+        return {row[0] for row in self.connection.execute(f"SELECT id FROM jobs WHERE id IN ({marks})", ids)}
+
+    def change_watcher(self):
+        """inotify on the database's directory (a plain sleep where inotify is missing)."""
+        return ChangeWatcher(self.path)

@@ -1,0 +1,459 @@
+"""The queue's operations, the same on every backend.
+
+A backend (sqlite_store, postgres_store) supplies connections, transactions, its SQL statements
+(`self.q`, a namespace of the portable queries plus its own) and the few things dialects do differently.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+
+from . import settings as settings_module
+from .errors import DatabaseUnusable, DuplicateJob, InvalidInput, JobNotFound, WrongState
+from .queries import JOB_COLUMNS, RUN_SUCCEEDED
+from .timeutil import now_ms, to_iso
+from .transitions import LOST, Outcome, decide
+
+STATES = ("pending", "processing", "completed", "failed", "dead")
+_TIME_FIELDS = ("run_at", "created_at", "updated_at", "started_at", "finished_at", "heartbeat_at",
+                "current_job_started_at")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job a worker holds: what it needs to run it and to report back (fenced by `token`)."""
+
+    seq: int
+    attempt: int  # the run's number since the job was created
+    token: str
+    job: dict
+
+    @property
+    def id(self):
+        return self.job["id"]
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """What a worker learns from its heartbeat."""
+
+    stop_requested: bool
+    lease_held: bool
+    settings: dict
+
+
+def new_job_id():
+    """A random job id (64 bits, so collisions are negligible even at millions of jobs)."""
+    return os.urandom(8).hex()  # what secrets.token_hex(8) does, without importing hmac/hashlib at start
+
+
+def _new_job_ids(count):
+    """`count` random job ids like new_job_id's, from one read of the OS's random source (bulk enqueue)."""
+    digits = os.urandom(8 * count).hex()
+    return iter([digits[start: start + 16] for start in range(0, 16 * count, 16)])
+
+
+class Store:
+    """A queue in a database shared by every process (CLI, workers, API) that names it."""
+
+    # What a database failure (disk full, I/O error, lock wait exhausted, lost connection) raises:
+    # callers that must survive one, like the worker loop, catch this without knowing the backend.
+    Error = Exception
+    IntegrityError = Exception  # a duplicate job id
+    q = None  # the backend's statements
+
+    # Sort keys of search_jobs and their columns; `seq` (enqueue order) breaks ties so pages never overlap.
+    JOB_SORTS = {
+        "created_at": "seq", "updated_at": "updated_at", "run_at": "run_at", "priority": "priority",
+        "attempts": "attempts", "state": "state", "id": "id", "command": "command",
+    }
+    # Upper bounds (seconds) of the run duration histogram that /metrics exports.
+    RUN_DURATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600)
+
+    # ---- what a backend provides ----------------------------------------------------
+
+    def _transaction(self):
+        """A context manager for one write transaction, yielding something with execute(sql, params)."""
+        raise NotImplementedError
+
+    def _read(self, statement, params=None):
+        """Run a read outside any write transaction; returns a cursor."""
+        raise NotImplementedError
+
+    def _insert_jobs(self, connection, rows, progress):
+        """Insert many job rows (dicts for q.insert_job) inside the open transaction."""
+        raise NotImplementedError
+
+    def _ids_present(self, ids):
+        """Which of `ids` the jobs table holds."""
+        raise NotImplementedError
+
+    def change_watcher(self):
+        """An object with fileno(), drain() and works, readable when the queue may have changed."""
+        raise NotImplementedError
+
+    def close(self):
+        """Release the connection."""
+        raise NotImplementedError
+
+    # ---- enqueue -------------------------------------------------------------------
+
+    def enqueue(self, spec, now=None):
+        """Store one checked JobSpec as a pending job and return its record."""
+        now = now_ms() if now is None else now
+        with self._transaction() as connection:
+            row = self._job_row(spec, now, self._default_max_retries(connection))
+            try:
+                connection.execute(self.q.insert_job, row)
+            except self.IntegrityError:
+                raise DuplicateJob(row["id"]) from None
+            self._count_new_jobs(connection, 1)
+        return _new_record(row)
+
+    def enqueue_many(self, numbered_specs, now=None, progress=None):
+        """Store (line, JobSpec) pairs in one transaction, all or nothing; return their ids.
+
+        `progress`, if given, is called with the number of jobs stored by each chunk.
+        """
+        now = now_ms() if now is None else now
+        seen = {}
+        for line, spec in numbered_specs:
+            if spec.id is not None:
+                if spec.id in seen:
+                    raise InvalidInput(f"line {line}: id '{spec.id}' repeats line {seen[spec.id]}")
+                seen[spec.id] = line
+        try:
+            with self._transaction() as connection:
+                default_retries = self._default_max_retries(connection)
+                fresh_ids = _new_job_ids(sum(1 for _, spec in numbered_specs if spec.id is None))
+                rows = [self._job_row(spec, now, default_retries, spec.id or next(fresh_ids))
+                        for _, spec in numbered_specs]
+                self._insert_jobs(connection, rows, progress)
+                self._count_new_jobs(connection, len(rows))
+        except self.IntegrityError:
+            # Rolled back already; now find the first line whose id the database holds.
+            raise self._first_duplicate(rows, numbered_specs) from None
+        return [row["id"] for row in rows]
+
+    def _count_new_jobs(self, connection, count):
+        if self.q.count_new_jobs:
+            connection.execute(self.q.count_new_jobs, {"n": count})
+
+    def _first_duplicate(self, rows, numbered_specs):
+        for start in range(0, len(rows), 500):
+            ids = [row["id"] for row in rows[start: start + 500]]
+            found = self._ids_present(ids)
+            for index, job_id in enumerate(ids):
+                if job_id in found:
+                    return DuplicateJob(job_id, numbered_specs[start + index][0])
+        return DuplicateJob("?")
+
+    def _default_max_retries(self, connection):
+        row = connection.execute(self.q.default_max_retries, {}).fetchone()
+        return json.loads(row[0]) if row else settings_module.SETTINGS["max_retries"].default
+
+    @staticmethod
+    def _job_row(spec, now, default_max_retries, job_id=None):
+        run_at = spec.run_at_ms if spec.run_at_ms is not None else now + (spec.delay_ms or 0)
+        return {
+            "id": job_id or spec.id or new_job_id(), "command": spec.command,
+            "max_retries": default_max_retries if spec.max_retries is None else spec.max_retries,
+            "priority": spec.priority, "run_at": run_at, "timeout": spec.timeout, "now": now,
+        }
+
+    # ---- claiming, leases and results ----------------------------------------------
+
+    def claim_next(self, worker_id, lease_seconds, now=None):
+        """Take the next due job for `worker_id` with a lease; None when nothing is due."""
+        now = now_ms() if now is None else now
+        params = {
+            "worker": worker_id,
+            "token": os.urandom(8).hex(),
+            "expires": now + int(lease_seconds * 1000),
+            "now": now,
+        }
+        with self._transaction() as connection:
+            cursor = connection.execute(self.q.claim, params)
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            columns = [d[0] for d in cursor.description]
+            seq, attempt, token = row[0], row[1], row[2]
+            connection.execute(self.q.open_run, {"seq": seq, "attempt": attempt, "now": now, "worker": worker_id})
+        job = _to_record(dict(zip(columns[3:], row[3:], strict=False)))
+        return Claim(seq=seq, attempt=attempt, token=token, job=job)
+
+    def finish_run(self, claim, outcome, output, transition, now=None):
+        """Record how a claimed run ended; False (and nothing written) if the lease was lost."""
+        now = now_ms() if now is None else now
+        with self._transaction() as connection:
+            updated = connection.execute(self.q.finish_job, {
+                "state": transition.state, "attempts": transition.attempts, "run_at": transition.run_at_ms,
+                "error": transition.last_error, "exit_code": transition.exit_code, "now": now,
+                "seq": claim.seq, "token": claim.token,
+            }).rowcount
+            if updated:
+                connection.execute(self.q.finish_run, {
+                    "now": now, "exit_code": outcome.exit_code, "error": outcome.error, "output": output,
+                    "seq": claim.seq, "attempt": claim.attempt,
+                })
+        return bool(updated)
+
+    def heartbeat(self, worker_id, lease_seconds, claim=None, stats=None, now=None):
+        """Mark the worker alive, renew its job's lease, and read its stop flag and the settings."""
+        now = now_ms() if now is None else now
+        lease_ms = int(lease_seconds * 1000)
+        lease_held = True
+        with self._transaction() as connection:
+            row = connection.execute(self.q.beat, {
+                "now": now, "stats": json.dumps(stats) if stats else None, "worker": worker_id,
+            }).fetchone()
+            if claim is not None:
+                lease_held = connection.execute(self.q.renew_lease, {
+                    "expires": now + lease_ms, "seq": claim.seq, "token": claim.token,
+                }).rowcount == 1
+            # Forget workers that stopped heartbeating long ago (their jobs are reclaimed by lease).
+            connection.execute(self.q.forget_workers, {"before": now - 2 * lease_ms})
+            current = self._settings(connection)
+        return Heartbeat(stop_requested=bool(row and row[0]), lease_held=lease_held, settings=current)
+
+    def reclaim_expired(self, settings, now=None, rng=None):
+        """Hand back jobs whose lease expired (their worker was lost); return their ids.
+
+        The lost run counts as a failed attempt, so a job that kills its worker every time
+        ends in the dead letter queue instead of looping forever.
+        """
+        now = now_ms() if now is None else now
+        if self._read(self.q.any_expired, {"now": now}).fetchone() is None:
+            return []  # the common case, answered without a write transaction
+        reclaimed = []
+        with self._transaction() as connection:
+            rows = connection.execute(self.q.expired, {"now": now}).fetchall()
+            for seq, job_id, attempts, max_retries, run_count, worker_id in rows:
+                error = f"worker lost: {worker_id} stopped renewing its lease"
+                transition = decide(attempts, max_retries, Outcome(LOST, None, error), settings, now, rng)
+                connection.execute(self.q.hand_back, {
+                    "state": transition.state, "attempts": transition.attempts, "run_at": transition.run_at_ms,
+                    "error": error, "now": now, "seq": seq,
+                })
+                connection.execute(self.q.close_lost_run, {"now": now, "error": error, "seq": seq,
+                                                           "attempt": run_count})
+                reclaimed.append(job_id)
+        return reclaimed
+
+    def has_unfinished_jobs(self):
+        """True while any job is pending, processing or failed (waiting for a retry)."""
+        return self._read(self.q.any_unfinished).fetchone() is not None
+
+    # ---- reading ---------------------------------------------------------------------
+
+    def get_job(self, job_id, history=False):
+        """One job's record, with its runs under 'history' when asked; JobNotFound otherwise."""
+        cursor = self._read(self.q.get_job, {"id": job_id})
+        row = cursor.fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        record = _record(cursor, row)
+        seq = record.pop("seq")
+        if history:
+            cursor = self._read(self.q.history, {"seq": seq})
+            record["history"] = [_record(cursor, r) for r in cursor.fetchall()]
+        return record
+
+    def list_jobs(self, state=None, limit=50, offset=0):
+        """Job records, newest first, optionally of one state."""
+        statement = self.q.list_jobs_in_state if state else self.q.list_jobs
+        cursor = self._read(statement, {"state": state, "limit": limit, "offset": offset})
+        return [_record(cursor, row) for row in cursor.fetchall()]
+
+    def counts(self):
+        """The number of jobs in each state (every state present, zeros included)."""
+        result = dict.fromkeys(STATES, 0)
+        for state, count in self._read(self.q.counts):
+            result[state] = count
+        return result
+
+    def status(self, now=None):
+        """The object `status --json` prints: job counts and the live workers."""
+        return {"jobs": self.counts(), "workers": self.live_workers(now)}
+
+    # ---- the dead letter queue -------------------------------------------------------
+
+    def retry_dead(self, job_id, now=None):
+        """Move a dead job back to pending with attempts 0 and return its record."""
+        now = now_ms() if now is None else now
+        with self._transaction() as connection:
+            cursor = connection.execute(self.q.retry_dead, {"now": now, "id": job_id})
+            row = cursor.fetchone()
+            if row is not None:
+                return _record(cursor, row)
+            found = connection.execute(self.q.state_of, {"id": job_id}).fetchone()
+        if found is None:
+            raise JobNotFound(job_id)
+        raise WrongState(f"job '{job_id}' is {found[0]}, not dead: only dead jobs can be retried")
+
+    def retry_all_dead(self, now=None):
+        """Move every dead job back to pending with attempts 0 (as retry_dead does); return how many."""
+        now = now_ms() if now is None else now
+        with self._transaction() as connection:
+            return connection.execute(self.q.retry_all_dead, {"now": now}).rowcount
+
+    # ---- settings ----------------------------------------------------------------------
+
+    def get_settings(self):
+        """Every setting, stored values over defaults."""
+        return self._settings(None)
+
+    def _settings(self, connection):
+        values = settings_module.defaults()
+        rows = connection.execute(self.q.settings, {}) if connection else self._read(self.q.settings)
+        for name, value in rows:
+            if name in values:
+                values[name] = json.loads(value)
+        return values
+
+    def set_setting(self, name, value):
+        """Check and store one setting; InvalidInput (and nothing stored) when it is bad."""
+        return self.set_settings({name: value})[name]
+
+    def set_settings(self, values):
+        """Check every (name, value) of `values`, then store them all in one transaction; return the clean ones.
+
+        A bad one raises InvalidInput and nothing is stored."""
+        clean = {name: settings_module.check(name, value) for name, value in values.items()}
+        with self._transaction() as connection:
+            for name, value in clean.items():
+                connection.execute(self.q.set_setting, {"name": name, "value": json.dumps(value)})
+        return clean
+
+    # ---- the worker registry -------------------------------------------------------------
+
+    def register_worker(self, worker_id, host, pid, now=None):
+        """Add a live worker to the registry."""
+        now = now_ms() if now is None else now
+        with self._transaction() as connection:
+            connection.execute(self.q.register_worker, {"worker": worker_id, "host": host, "pid": pid, "now": now})
+
+    def unregister_worker(self, worker_id):
+        """Remove a worker that exits cleanly."""
+        with self._transaction() as connection:
+            connection.execute(self.q.unregister_worker, {"worker": worker_id})
+
+    def live_workers(self, now=None):
+        """Workers that heartbeated within lease_timeout, with their current job."""
+        now = now_ms() if now is None else now
+        lease_ms = int(self.get_settings()["lease_timeout"] * 1000)
+        cursor = self._read(self.q.live_workers, {"since": now - lease_ms})
+        workers = []
+        for row in cursor.fetchall():
+            record = _record(cursor, row)
+            record["stop_requested"] = bool(record["stop_requested"])
+            record["stats"] = json.loads(record["stats"]) if record["stats"] else None
+            workers.append(record)
+        return workers
+
+    def request_stop(self, now=None):
+        """Ask every worker alive now to finish its job and exit; return how many were asked.
+
+        The flag is per worker, so workers that start later are not affected."""
+        now = now_ms() if now is None else now
+        lease_ms = int(self.get_settings()["lease_timeout"] * 1000)
+        with self._transaction() as connection:
+            return connection.execute(self.q.request_stop, {"since": now - lease_ms}).rowcount
+
+    # ---- dashboard and API queries ----------------------------------------------------
+
+    def ping(self):
+        """Read the schema once; DatabaseUnusable when the database does not answer."""
+        try:
+            self._read(self.q.ping).fetchall()
+        except self.Error as error:
+            raise DatabaseUnusable(f"database {self.location} does not answer: {error}") from None
+        return True
+
+    def search_jobs(self, state=None, query=None, sort="created_at", descending=True, limit=50, offset=0):
+        """One page of job records and the number of matching jobs in all.
+
+        `query` matches a substring of the id or the command (ignoring ASCII case);
+        `sort` is a key of JOB_SORTS; the default order is the contract's: newest first."""
+        if sort not in self.JOB_SORTS:
+            raise InvalidInput(f"sort must be one of {', '.join(self.JOB_SORTS)}, got {sort!r}")
+        clauses, params = [], {"limit": limit, "offset": offset}
+        if state:
+            clauses.append("state = :state")
+            params["state"] = state
+        if query:
+            params["pattern"] = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            like = self.q.like
+            clauses.append(f"(id {like} :pattern ESCAPE '\\' OR command {like} :pattern ESCAPE '\\')")
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        direction = "DESC" if descending else "ASC"
+        column = self.JOB_SORTS[sort]
+        order = f"{column} {direction}" + (f", seq {direction}" if column != "seq" else "")
+        total = self._read(self.q.dialect(f"SELECT count(*) FROM jobs {where}"), params).fetchone()[0]
+        cursor = self._read(
+            self.q.dialect(f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY {order} LIMIT :limit OFFSET :offset"),
+            params,
+        )
+        return [_record(cursor, row) for row in cursor.fetchall()], total
+
+    def throughput(self, minutes=60, now=None):
+        """Runs finished per minute over the last `minutes` minutes, oldest first, the current minute last:
+        [{'minute': ISO start of the minute, 'succeeded': n, 'failed': n}], every minute present."""
+        now = now_ms() if now is None else now
+        last = now // 60_000
+        first = last - minutes + 1
+        cursor = self._read(self.q.throughput, {"first": first * 60_000, "end": (last + 1) * 60_000})
+        found = {int(minute): (int(succeeded), total) for minute, succeeded, total in cursor.fetchall()}
+        series = []
+        for minute in range(first, last + 1):
+            succeeded, total = found.get(minute, (0, 0))
+            series.append({"minute": to_iso(minute * 60_000), "succeeded": succeeded, "failed": total - succeeded})
+        return series
+
+    def metrics_snapshot(self, now=None):
+        """What /metrics exports, read at once from the database: job counts, finished runs by outcome,
+        run durations (cumulative histogram buckets, count, sum), live workers, oldest waiting job's age."""
+        now = now_ms() if now is None else now
+        bucket_sums = ", ".join(
+            f"sum(CASE WHEN finished_at - started_at <= {int(seconds * 1000)} THEN 1 ELSE 0 END)"
+            for seconds in self.RUN_DURATION_BUCKETS
+        )
+        row = self._read(self.q.dialect(
+            f"SELECT count(*), sum({RUN_SUCCEEDED}), coalesce(sum(finished_at - started_at), 0) / 1000.0,"
+            f" {bucket_sums} FROM runs WHERE finished_at IS NOT NULL"
+        )).fetchone()
+        finished, succeeded, duration_sum = row[0], int(row[1] or 0), float(row[2])
+        buckets = [(seconds, int(count or 0)) for seconds, count in zip(self.RUN_DURATION_BUCKETS, row[3:],
+                                                                          strict=True)]
+        oldest = self._read(self.q.oldest_waiting, {"now": now}).fetchone()[0]
+        return {
+            "jobs": self.counts(),
+            "runs": {"succeeded": succeeded, "failed": finished - succeeded},
+            "durations": {"buckets": buckets, "count": finished, "sum": duration_sum},
+            "workers": self.live_workers(now),
+            "oldest_waiting_seconds": 0.0 if oldest is None else max(0.0, (now - oldest) / 1000),
+        }
+
+
+def _new_record(row):
+    """The record of a job just stored from `row` (q.insert_job's parameters), equal to what reading it
+    back gives; a RETURNING clause would cost ~20 us of the ~90 us of an enqueue."""
+    return _to_record({
+        "id": row["id"], "command": row["command"], "state": "pending", "attempts": 0,
+        "max_retries": row["max_retries"], "priority": row["priority"], "run_at": row["run_at"],
+        "timeout": None if row["timeout"] is None else float(row["timeout"]),  # the column is a float
+        "created_at": row["now"], "updated_at": row["now"], "last_error": None, "exit_code": None,
+        "worker_id": None,
+    })
+
+
+def _record(cursor, row):
+    return _to_record(dict(zip([d[0] for d in cursor.description], row, strict=False)))
+
+
+def _to_record(record):
+    for field in _TIME_FIELDS:
+        if field in record:
+            record[field] = to_iso(record[field])
+    return record
