@@ -12,6 +12,14 @@ from queuectl_core.validation import check_job
 NOW = 1_800_000_000_000
 
 
+@pytest.fixture
+def store(sqlite_path):
+    """These counts are SQLite's (PostgreSQL counts with an index-only scan instead)."""
+    opened = SqliteStore(str(sqlite_path))
+    yield opened
+    opened.close()
+
+
 def counted(store):
     result = {state: 0 for state in ("pending", "processing", "completed", "failed", "dead")}
     for state, count in store.connection.execute("SELECT state, count(*) FROM jobs GROUP BY state"):
@@ -56,8 +64,8 @@ def test_refused_enqueues_count_nothing(store):
     assert store.counts()["pending"] == 1
 
 
-def test_a_version_1_database_gets_its_counts_from_the_jobs_it_holds(db_path):
-    connection = sqlite3.connect(db_path, isolation_level=None)
+def test_a_version_1_database_gets_its_counts_from_the_jobs_it_holds(sqlite_path):
+    connection = sqlite3.connect(sqlite_path, isolation_level=None)
     for statement in db._statements(db.MIGRATIONS[0]):
         connection.execute(statement)
     connection.execute("PRAGMA user_version = 1")
@@ -67,7 +75,7 @@ def test_a_version_1_database_gets_its_counts_from_the_jobs_it_holds(db_path):
         [(f"j{n}", state) for n, state in enumerate(["pending"] * 3 + ["completed"] * 2 + ["dead"])],
     )
     connection.close()
-    store = SqliteStore(str(db_path))
+    store = SqliteStore(str(sqlite_path))
     assert store.connection.execute("PRAGMA user_version").fetchone()[0] == len(db.MIGRATIONS)
     assert store.counts() == {"pending": 3, "processing": 0, "completed": 2, "failed": 0, "dead": 1}
     store.close()

@@ -54,7 +54,8 @@ def test_claim_skips_jobs_whose_run_at_is_in_the_future(store):
     assert store.claim_next("w", 30, now=NOW + 60_000).id == "later"
 
 
-def test_the_claim_plan_uses_the_index_for_the_order_and_no_temp_btree(store):
+def test_the_claim_plan_uses_the_index_for_the_order_and_no_temp_btree(sqlite_path):
+    store = SqliteStore(str(sqlite_path))
     plan = " ".join(row[3] for row in store.connection.execute(
         "EXPLAIN QUERY PLAN " + _CLAIM, {"worker": "w", "token": "t", "expires": 0, "now": 0}))
     assert "jobs_ready" in plan and "TEMP B-TREE" not in plan
@@ -159,20 +160,20 @@ def test_jobs_default_max_retries_comes_from_the_setting_at_enqueue_time(store):
     assert add(store)["max_retries"] == 7
 
 
-def test_migrations_set_user_version_and_are_idempotent(db_path):
-    SqliteStore(str(db_path)).close()
-    connection = sqlite3.connect(db_path)
+def test_migrations_set_user_version_and_are_idempotent(sqlite_path):
+    SqliteStore(str(sqlite_path)).close()
+    connection = sqlite3.connect(sqlite_path)
     assert connection.execute("PRAGMA user_version").fetchone()[0] == len(db.MIGRATIONS)
     assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.migrate(connection)  # a second run changes nothing and does not fail
 
 
-def test_many_stores_opening_a_new_file_at_once_migrate_it_exactly_once(db_path):
+def test_many_stores_opening_a_new_file_at_once_migrate_it_exactly_once(sqlite_path):
     errors = []
 
     def open_one():
         try:
-            SqliteStore(str(db_path)).close()
+            SqliteStore(str(sqlite_path)).close()
         except Exception as error:  # pragma: no cover - the assertion shows it
             errors.append(error)
 
@@ -193,11 +194,11 @@ def test_a_file_that_is_not_a_database_is_reported_as_unusable(tmp_path):
         SqliteStore(str(tmp_path / "missing" / "q.db"))
 
 
-def test_durability_full_switches_synchronous_to_full(db_path):
-    first = SqliteStore(str(db_path))
+def test_durability_full_switches_synchronous_to_full(sqlite_path):
+    first = SqliteStore(str(sqlite_path))
     assert first.connection.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     first.set_setting("durability", "full")
-    second = SqliteStore(str(db_path))
+    second = SqliteStore(str(sqlite_path))
     assert second.connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 

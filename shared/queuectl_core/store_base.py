@@ -138,6 +138,12 @@ class Store:
     def _count_new_jobs(self, connection, count):
         if self.q.count_new_jobs:
             connection.execute(self.q.count_new_jobs, {"n": count})
+        self._wake(connection)
+
+    def _wake(self, connection):
+        """Tell idle workers that jobs became ready (where the backend needs telling)."""
+        if self.q.wake:
+            connection.execute(self.q.wake, {})
 
     def _first_duplicate(self, rows, numbered_specs):
         for start in range(0, len(rows), 500):
@@ -239,6 +245,7 @@ class Store:
                 connection.execute(self.q.close_lost_run, {"now": now, "error": error, "seq": seq,
                                                            "attempt": run_count})
                 reclaimed.append(job_id)
+            self._wake(connection)
         return reclaimed
 
     def has_unfinished_jobs(self):
@@ -286,6 +293,7 @@ class Store:
             cursor = connection.execute(self.q.retry_dead, {"now": now, "id": job_id})
             row = cursor.fetchone()
             if row is not None:
+                self._wake(connection)
                 return _record(cursor, row)
             found = connection.execute(self.q.state_of, {"id": job_id}).fetchone()
         if found is None:
@@ -296,6 +304,7 @@ class Store:
         """Move every dead job back to pending with attempts 0 (as retry_dead does); return how many."""
         now = now_ms() if now is None else now
         with self._transaction() as connection:
+            self._wake(connection)
             return connection.execute(self.q.retry_all_dead, {"now": now}).rowcount
 
     # ---- settings ----------------------------------------------------------------------

@@ -34,3 +34,9 @@ def logged_in(client):
 def server(processes, db_path):
     """Base URL of a real gunicorn serving the app on `db_path`."""
     return start_gunicorn(processes, db_path)
+
+
+@pytest.fixture
+def db_path(sqlite_path):
+    """The API and dashboard tests run on SQLite; test_api_postgres.py covers PostgreSQL."""
+    return sqlite_path

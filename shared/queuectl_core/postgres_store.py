@@ -1,0 +1,211 @@
+"""The PostgreSQL backend: workers on many hosts against one database server.
+
+Imported only for a postgresql:// URL, so the rest of queuectl needs no psycopg. The claim uses
+FOR UPDATE SKIP LOCKED; enqueues NOTIFY the channel that idle workers LISTEN on.
+"""
+
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+import psycopg
+
+from .errors import DatabaseUnusable
+from .queries import JOB_COLUMNS, PORTABLE, to_pyformat
+from .store_base import Store
+
+CHANNEL = "queuectl_jobs"
+_MIGRATION_LOCK = 0x71756575  # pg_advisory_xact_lock key: "queu"
+
+MIGRATIONS = (
+    """
+    CREATE TABLE jobs (
+        seq BIGSERIAL PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        command TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_retries INTEGER NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        run_at BIGINT NOT NULL,
+        timeout DOUBLE PRECISION,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        last_error TEXT,
+        exit_code INTEGER,
+        worker_id TEXT,
+        run_count INTEGER NOT NULL DEFAULT 0,
+        lease_token TEXT,
+        lease_expires_at BIGINT
+    );
+    CREATE INDEX jobs_ready ON jobs (priority DESC, run_at, seq) WHERE state IN ('pending', 'failed');
+    CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'processing';
+    CREATE INDEX jobs_by_state ON jobs (state, seq);
+    CREATE TABLE runs (
+        job_seq BIGINT NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        started_at BIGINT NOT NULL,
+        finished_at BIGINT,
+        exit_code INTEGER,
+        error TEXT,
+        worker_id TEXT NOT NULL,
+        output TEXT,
+        PRIMARY KEY (job_seq, attempt)
+    );
+    CREATE INDEX runs_finished ON runs (finished_at) WHERE finished_at IS NOT NULL;
+    CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at BIGINT NOT NULL,
+        heartbeat_at BIGINT NOT NULL,
+        stop_requested INTEGER NOT NULL DEFAULT 0,
+        stats TEXT
+    )
+    """,
+)
+
+# SKIP LOCKED: concurrent claimers pass over a row another transaction is taking instead of waiting.
+CLAIM = f"""
+    UPDATE jobs SET state = 'processing', worker_id = %(worker)s, lease_token = %(token)s,
+        lease_expires_at = %(expires)s, updated_at = %(now)s, run_count = run_count + 1
+    WHERE seq = (
+        SELECT seq FROM jobs WHERE state IN ('pending', 'failed') AND run_at <= %(now)s
+        ORDER BY priority DESC, run_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING seq, run_count, lease_token, {JOB_COLUMNS}
+"""
+
+SQL = SimpleNamespace(
+    **{name: to_pyformat(statement) for name, statement in PORTABLE.items()},
+    claim=CLAIM,
+    # A counts table would make every transaction update the same rows; an index-only count is better here.
+    counts="SELECT state, count(*) FROM jobs GROUP BY state",
+    count_new_jobs=None,
+    wake=f"SELECT pg_notify('{CHANNEL}', '')",  # delivered at commit, to every LISTENing worker
+    like="ILIKE",
+    dialect=to_pyformat,
+)
+
+
+def connect(url):
+    """An autocommit connection (transactions are explicit), with the schema migrated."""
+    try:
+        connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as error:
+        raise DatabaseUnusable(f"database {_safe(url)} is unusable: {_first_line(error)}") from None
+    try:
+        migrate(connection)
+    except psycopg.Error as error:
+        connection.close()
+        raise DatabaseUnusable(f"database {_safe(url)} is unusable: {_first_line(error)}") from None
+    return connection
+
+
+def migrate(connection):
+    """Bring the schema up to date, under an advisory lock so that many starting workers don't race."""
+    if _version(connection) >= len(MIGRATIONS):
+        return
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        connection.execute("CREATE TABLE IF NOT EXISTS queuectl_schema (version INTEGER NOT NULL)")
+        row = connection.execute("SELECT max(version) FROM queuectl_schema").fetchone()
+        version = row[0] or 0
+        for script in MIGRATIONS[version:]:
+            for statement in script.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+        connection.execute("DELETE FROM queuectl_schema")
+        connection.execute("INSERT INTO queuectl_schema (version) VALUES (%s)", (len(MIGRATIONS),))
+
+
+def _version(connection):
+    exists = connection.execute("SELECT to_regclass('queuectl_schema') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return 0
+    return connection.execute("SELECT coalesce(max(version), 0) FROM queuectl_schema").fetchone()[0]
+
+
+class PostgresStore(Store):
+    """A queue in a PostgreSQL database: workers on many hosts share it safely."""
+
+    Error = psycopg.Error
+    IntegrityError = psycopg.IntegrityError
+    q = SQL
+
+    def __init__(self, url):
+        self.url = url
+        self.location = _safe(url)
+        self.connection = connect(url)
+
+    def close(self):
+        """Close the connection."""
+        self.connection.close()
+
+    @contextmanager
+    def _transaction(self):
+        with self.connection.transaction():
+            yield self.connection
+
+    def _read(self, statement, params=None):
+        return self.connection.execute(statement, params or {})
+
+    def _insert_jobs(self, connection, rows, progress):
+        with connection.cursor() as cursor:
+            with cursor.copy(
+                "COPY jobs (id, command, state, max_retries, priority, run_at, timeout, created_at, updated_at)"
+                " FROM STDIN"
+            ) as copy:
+                for number, row in enumerate(rows, start=1):
+                    copy.write_row((row["id"], row["command"], "pending", row["max_retries"], row["priority"],
+                                    row["run_at"], row["timeout"], row["now"], row["now"]))
+                    if progress and number % 10_000 == 0:
+                        progress(10_000)
+        if progress and len(rows) % 10_000:
+            progress(len(rows) % 10_000)
+
+    def _ids_present(self, ids):
+        return {row[0] for row in self.connection.execute("SELECT id FROM jobs WHERE id = ANY(%s)", (ids,))}
+
+    def change_watcher(self):
+        """LISTEN on the jobs channel: a NOTIFY from any host wakes the waiting worker at once."""
+        return NotifyWatcher(self.url)
+
+
+class NotifyWatcher:
+    """A dedicated connection that LISTENs; readable when a NOTIFY arrived."""
+
+    works = True
+
+    def __init__(self, url):
+        self._connection = psycopg.connect(url, autocommit=True)
+        self._connection.execute(f"LISTEN {CHANNEL}")
+
+    def fileno(self):
+        """The connection's socket."""
+        return self._connection.fileno()
+
+    def drain(self):
+        """Consume pending notifications (without blocking); True if there was one."""
+        connection = self._connection.pgconn
+        connection.consume_input()
+        changed = False
+        while connection.notifies() is not None:
+            changed = True
+        return changed
+
+    def close(self):
+        """Close the listening connection."""
+        self._connection.close()
+
+
+def _safe(url):
+    """The URL without its password, for messages and logs."""
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if at and ":" in credentials:
+        credentials = credentials.split(":", 1)[0] + ":***"
+    return f"{scheme}://{credentials}{at}{host}"
+
+
+def _first_line(error):
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
