@@ -4,7 +4,7 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 WORKERS ?= 2
 DEV_DIR := .dev
-PACKAGES := -e shared -e services/worker -e services/cli -e services/api
+PACKAGES := -e shared[postgres] -e services/worker -e services/cli -e services/api
 
 .DEFAULT_GOAL := help
 .PHONY: help install test dev lint clean
@@ -26,13 +26,45 @@ test: install ## run the whole test suite
 dev: install ## the API and dashboard on http://127.0.0.1:8080 plus $(WORKERS) workers on $(DEV_DIR)/queuectl.db; Ctrl-C stops all
 	@$(BIN)/python scripts/dev.py --workers $(WORKERS) --dir $(DEV_DIR)
 
-lint: install ## static checks (ruff)
+lint: install ## static checks: ruff, hadolint on the Dockerfiles, `docker compose config` where compose exists
 	$(BIN)/ruff check .
+	$(BIN)/hadolint services/*/Dockerfile
+	@if docker compose version >/dev/null 2>&1; then \
+		QUEUECTL_API_TOKEN=lint docker compose config -q && echo "docker-compose.yml: valid"; \
+	else echo "docker compose not installed: compose file not checked"; fi
 
 clean: ## remove the virtualenv, caches and the dev database
 	rm -rf $(VENV) $(DEV_DIR) .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +
+
+# ---- containers (docker compose) ----
+COMPOSE ?= docker compose
+.PHONY: up down logs ps cli compose-test
+
+.env:
+	@echo "QUEUECTL_API_TOKEN=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > .env
+	@echo "created .env with a new QUEUECTL_API_TOKEN (log in to the dashboard with it)"
+
+up: .env ## build and start the API and $(WORKERS) workers in containers (http://127.0.0.1:8080)
+	$(COMPOSE) up -d --build --scale worker=$(WORKERS)
+	@echo "dashboard: http://127.0.0.1:8080 (token in .env)"
+
+down: ## stop and remove the containers (the data volume stays; `docker compose down -v` removes it)
+	$(COMPOSE) down
+
+logs: ## follow the containers' logs
+	$(COMPOSE) logs -f --tail=100
+
+ps: ## list the containers
+	$(COMPOSE) ps -a
+
+cli: ## run the CLI in a container: make cli ARGS="status"
+	$(COMPOSE) run --rm cli $(ARGS)
+
+compose-test: install ## start a Docker engine if needed (tests/compose/docker-up.sh) and run the compose tests
+	bash tests/compose/docker-up.sh
+	$(BIN)/pytest tests/compose -v
 
 # ---- benchmarks (issue 5) ----
 # The bench-only packages (the `bench` group: matplotlib, huey, rq, redis, pyinstrument) go into the same .venv.
