@@ -17,7 +17,7 @@ def draw(result, directory):
         counts = sorted(int(k) for k in series["throughput_by_workers"])
         ours = [series["throughput_by_workers"][str(c)] for c in counts]
         raw = [series["raw_spawn_by_processes"][str(c)] for c in counts]
-        figure, axes = plt.subplots(figsize=(7, 4.2))
+        figure, axes = plt.subplots(figsize=(9.5, 4.2))
         axes.plot(counts, raw, "o--", color="grey", label="raw `/bin/sh -c true` spawns, N processes")
         axes.plot(counts, [0.7 * r for r in raw], ":", color="grey", label="target: 0.7 × raw")
         axes.plot(counts, ours, "o-", color="tab:blue", label="queuectl, N workers")
@@ -36,7 +36,7 @@ def draw(result, directory):
         axes.set_ylim(bottom=0)
         axes.set_title(f"No-op jobs, enqueued to all done ({result['machine']['nproc']} cores)")
         axes.grid(alpha=0.3)
-        axes.legend(fontsize=8)
+        axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         figure.tight_layout()
         path = os.path.join(directory, "throughput.png")
         figure.savefig(path, dpi=110)
