@@ -3,14 +3,13 @@
 import argparse
 import logging
 import os
-import socket
 import sys
 
 from queuectl_core.errors import DatabaseUnusable
 from queuectl_core.store import open_store
 
 from .supervisor import Supervisor
-from .worker import Worker
+from .worker import Worker, host_name
 
 
 def _positive_int(text):
@@ -45,7 +44,7 @@ def healthy(db_location):
     """True when a worker on this host (in a container: this container) is alive."""
     store = open_store(db_location)
     try:
-        host = socket.gethostname()
+        host = host_name()
         return any(worker["host"] == host for worker in store.live_workers())
     finally:
         store.close()

@@ -30,6 +30,11 @@ ERROR_WAIT_MAX_SECONDS = 5.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)  # SIGUSR1: the supervisor died
 
 
+def host_name():
+    """This worker's host identity: QUEUECTL_HOST, else the hostname (in a container: the container's)."""
+    return os.environ.get("QUEUECTL_HOST") or socket.gethostname()
+
+
 def make_worker_id(host, pid):
     """An id unique across hosts and containers that names the host (container) and pid."""
     return f"{host}-{pid}-{secrets.token_hex(2)}"
@@ -44,7 +49,7 @@ class Worker:
         self.stop_grace = stop_grace  # after a stop signal, seconds a running job may still take
         self._signalled_at = None
         self.burst = burst
-        self.host = socket.gethostname()
+        self.host = host_name()
         self.id = make_worker_id(self.host, os.getpid())
         self.settings = self.store.get_settings()
         self.watcher = self.store.change_watcher()
