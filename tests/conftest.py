@@ -5,50 +5,9 @@ QUEUECTL_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432/test); the 
 skips with a reason where no server answers. Tests of SQLite itself use `sqlite_path`.
 """
 
-import os
-import secrets
-
 import pytest
-from helpers import ProcessOwner
+from helpers import ProcessOwner, postgres_missing_reason, postgres_schema_url
 from queuectl_core.store import open_store
-
-POSTGRES_URL = os.environ.get("QUEUECTL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-_postgres_missing = None
-
-
-def _postgres_reason():
-    """Why PostgreSQL tests cannot run here (None when a server answers)."""
-    global _postgres_missing
-    if _postgres_missing is None:
-        try:
-            import psycopg
-
-            psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
-            _postgres_missing = ""
-        except Exception as error:  # ImportError or any connection failure
-            _postgres_missing = f"no PostgreSQL at {POSTGRES_URL}: {str(error).strip().splitlines()[0]}"
-    return _postgres_missing or None
-
-
-def postgres_schema_url():
-    """A context manager giving the URL of a new, empty schema (dropped afterwards)."""
-    import contextlib
-
-    import psycopg
-
-    @contextlib.contextmanager
-    def schema():
-        name = f"test_{secrets.token_hex(6)}"
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f"CREATE SCHEMA {name}")
-        try:
-            separator = "&" if "?" in POSTGRES_URL else "?"
-            yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{name}"
-        finally:
-            with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-                admin.execute(f"DROP SCHEMA {name} CASCADE")
-
-    return schema()
 
 
 @pytest.fixture
@@ -63,7 +22,17 @@ def db_path(request, tmp_path):
     if request.param == "sqlite":
         yield tmp_path / "queue.db"
         return
-    reason = _postgres_reason()
+    reason = postgres_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with postgres_schema_url() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url():
+    """A PostgreSQL URL of a schema of its own (for tests that only make sense there)."""
+    reason = postgres_missing_reason()
     if reason:
         pytest.skip(reason)
     with postgres_schema_url() as url:

@@ -1,7 +1,9 @@
 """Small tools shared by the tests: waiting for a condition, running the CLI, owning processes."""
 
+import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -81,3 +83,37 @@ class ProcessOwner:
                 except ProcessLookupError:
                     pass
                 process.wait(timeout=10)
+
+
+POSTGRES_URL = os.environ.get("QUEUECTL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+_postgres_missing = None
+
+
+def postgres_missing_reason():
+    """Why PostgreSQL tests cannot run here (None when a server answers); asked once per session."""
+    global _postgres_missing
+    if _postgres_missing is None:
+        try:
+            import psycopg
+
+            psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
+            _postgres_missing = ""
+        except Exception as error:  # ImportError or any connection failure
+            _postgres_missing = f"no PostgreSQL at {POSTGRES_URL}: {str(error).strip().splitlines()[0]}"
+    return _postgres_missing or None
+
+
+@contextlib.contextmanager
+def postgres_schema_url():
+    """The URL of a new, empty schema of the test database, dropped afterwards: tests never share jobs."""
+    import psycopg
+
+    name = f"test_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {name}")
+    try:
+        separator = "&" if "?" in POSTGRES_URL else "?"
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{name}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {name} CASCADE")

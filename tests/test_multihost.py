@@ -8,23 +8,11 @@ import collections
 import os
 import signal
 
-import pytest
-from conftest import _postgres_reason, postgres_schema_url
 from helpers import wait_for
 from queuectl_core.store import open_store
 from queuectl_core.validation import check_job
 
 QUIET = {"QUEUECTL_LOG_LEVEL": "WARNING"}
-
-
-@pytest.fixture
-def pg_url():
-    """A schema of its own in the test PostgreSQL database (SQLite serves one host only)."""
-    reason = _postgres_reason()
-    if reason:
-        pytest.skip(reason)
-    with postgres_schema_url() as url:
-        yield url
 
 
 def test_two_hosts_run_1000_jobs_once_and_a_killed_hosts_jobs_are_finished_by_the_other(pg_url, processes, tmp_path):

@@ -101,6 +101,26 @@ def connect(url):
     return connection
 
 
+POOL_SIZE = 8  # connections per process (a gunicorn worker serves one request at a time per thread)
+POOL_WAIT_SECONDS = 10
+_pools = {}
+
+
+def _pool(url):
+    """This process's connection pool for `url`, created (and the schema migrated) on first use.
+
+    Created lazily, so that each process forked by gunicorn gets its own."""
+    pool = _pools.get(url)
+    if pool is None:
+        from psycopg_pool import ConnectionPool
+
+        connect(url).close()  # one clear error for an unusable database, and the schema migrated once
+        pool = ConnectionPool(url, kwargs={"autocommit": True}, min_size=1, max_size=POOL_SIZE, open=True,
+                              check=ConnectionPool.check_connection)
+        _pools[url] = pool
+    return pool
+
+
 def migrate(connection):
     """Bring the schema up to date, under an advisory lock so that many starting workers don't race."""
     if _version(connection) >= len(MIGRATIONS):
@@ -132,14 +152,24 @@ class PostgresStore(Store):
     IntegrityError = psycopg.IntegrityError
     q = SQL
 
-    def __init__(self, url):
+    def __init__(self, url, pooled=False):
         self.url = url
         self.location = _safe(url)
-        self.connection = connect(url)
+        self._pool = _pool(url) if pooled else None
+        if self._pool is None:
+            self.connection = connect(url)
+            return
+        try:
+            self.connection = self._pool.getconn(timeout=POOL_WAIT_SECONDS)
+        except Exception as error:  # psycopg_pool.PoolTimeout or a connection failure
+            raise DatabaseUnusable(f"database {self.location} is unusable: {_first_line(error)}") from None
 
     def close(self):
-        """Close the connection."""
-        self.connection.close()
+        """Give the connection back to the pool, or close it."""
+        if self._pool is not None:
+            self._pool.putconn(self.connection)
+        else:
+            self.connection.close()
 
     @contextmanager
     def _transaction(self):

@@ -19,10 +19,13 @@ def is_postgres(location=None):
     return (location or os.environ.get("QUEUECTL_DB") or "").startswith(POSTGRES_PREFIXES)
 
 
-def open_store(location=None):
-    """Open the queue named by `location`, QUEUECTL_DB or the default SQLite file."""
+def open_store(location=None, pooled=False):
+    """Open the queue named by `location`, QUEUECTL_DB or the default SQLite file.
+
+    `pooled`: draw PostgreSQL connections from a per-process pool (for the API's many short requests);
+    SQLite opens its file directly either way."""
     if is_postgres(location):
         from .postgres_store import PostgresStore  # psycopg is imported only for PostgreSQL
 
-        return PostgresStore(location or os.environ["QUEUECTL_DB"])
+        return PostgresStore(location or os.environ["QUEUECTL_DB"], pooled=pooled)
     return SqliteStore(location)

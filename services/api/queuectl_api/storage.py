@@ -7,7 +7,7 @@ from queuectl_core.store import open_store
 def get_store():
     """The queue for this request (opened on first use from the configured database)."""
     if "store" not in g:
-        g.store = open_store(current_app.config["QUEUECTL_DB"])
+        g.store = open_store(current_app.config["QUEUECTL_DB"], pooled=True)
     return g.store
 
 
