@@ -68,6 +68,7 @@ def rq_one_per_call(seconds=1.0):
         keys = list(connection.scan_iter(f"*{name}*", count=1000))
         for first in range(0, len(keys), 1000):
             connection.delete(*keys[first:first + 1000])
+        connection.srem("rq:queues", f"rq:queue:{name}")  # RQ's set of queue names
 
 
 def _fresh_db(name):

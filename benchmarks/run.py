@@ -292,6 +292,7 @@ def main(argv=None):
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections to run: {', '.join(SECTIONS)}")
     parser.add_argument("--quick", action="store_true", help="smaller loads, for trying the suite out")
     parser.add_argument("--output", default=LATEST, help="results JSON (default benchmarks/results/latest.json)")
+    parser.add_argument("--keep", action="store_true", help="keep this run's scratch files (under /tmp/queuectl-bench)")
     args = parser.parse_args(argv)
     if args.check:
         return check(args.output)
@@ -300,6 +301,27 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     began = time.time()
+    scratch = _run_scratch()
+    try:
+        return _run(args, sections, began)
+    finally:
+        if args.keep:
+            print(f"scratch files kept in {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_scratch():
+    """This run's own directory for databases and logs (QUEUECTL_BENCH_TMP, else under /tmp)."""
+    import tempfile
+
+    root = os.environ.get("QUEUECTL_BENCH_TMP") or os.path.join(tempfile.gettempdir(), "queuectl-bench")
+    os.makedirs(root, exist_ok=True)
+    os.environ["QUEUECTL_BENCH_TMP"] = tempfile.mkdtemp(prefix="run-", dir=root)
+    return os.environ["QUEUECTL_BENCH_TMP"]
+
+
+def _run(args, sections, began):
     meta = machine()
     log(f"machine: {meta}")
     rows, series = [], {}

@@ -233,6 +233,7 @@ class Rq(System):
         keys = list(self.redis.scan_iter(f"*{self.prefix}*", count=1000))
         for first in range(0, len(keys), 1000):
             self.redis.delete(*keys[first:first + 1000])
+        self.redis.srem("rq:queues", f"rq:queue:{self.prefix}")  # RQ's set of queue names
 
 
 def make(system, workers):
