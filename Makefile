@@ -30,7 +30,9 @@ lint: install ## static checks: ruff, hadolint on the Dockerfiles, `docker compo
 	$(BIN)/ruff check .
 	$(BIN)/hadolint services/*/Dockerfile
 	@if docker compose version >/dev/null 2>&1; then \
-		QUEUECTL_API_TOKEN=lint docker compose config -q && echo "docker-compose.yml: valid"; \
+		QUEUECTL_API_TOKEN=lint docker compose config -q && \
+		QUEUECTL_API_TOKEN=lint docker compose -f docker-compose.yml -f docker-compose.postgres.yml config -q && \
+		echo "docker-compose.yml, docker-compose.postgres.yml: valid"; \
 	else echo "docker compose not installed: compose file not checked"; fi
 
 clean: ## remove the virtualenv, caches and the dev database
@@ -40,7 +42,7 @@ clean: ## remove the virtualenv, caches and the dev database
 
 # ---- containers (docker compose) ----
 COMPOSE ?= docker compose
-.PHONY: up down logs ps cli compose-test
+.PHONY: up up-postgres down logs ps cli compose-test
 
 .env:
 	@echo "QUEUECTL_API_TOKEN=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > .env
@@ -49,6 +51,9 @@ COMPOSE ?= docker compose
 up: .env ## build and start the API and $(WORKERS) workers in containers (http://127.0.0.1:8080)
 	$(COMPOSE) up -d --build --scale worker=$(WORKERS)
 	@echo "dashboard: http://127.0.0.1:8080 (token in .env)"
+
+up-postgres: .env ## the same on PostgreSQL (docker-compose.postgres.yml adds a postgres service)
+	$(COMPOSE) -f docker-compose.yml -f docker-compose.postgres.yml up -d --build --scale worker=$(WORKERS)
 
 down: ## stop and remove the containers (the data volume stays; `docker compose down -v` removes it)
 	$(COMPOSE) down

@@ -193,6 +193,15 @@ class PostgresStore(Store):
         if progress and len(rows) % 10_000:
             progress(len(rows) % 10_000)
 
+    def _execute_many(self, connection, statement, rows):
+        with connection.cursor() as cursor:
+            cursor.executemany(statement, rows)
+
+    def _after_copy(self, connection):
+        # Rows came in with their own seq: move the sequence past them.
+        connection.execute("SELECT setval(pg_get_serial_sequence('jobs', 'seq'), coalesce(max(seq), 0) + 1, false)"
+                           " FROM jobs")
+
     def _ids_present(self, ids):
         return {row[0] for row in self.connection.execute("SELECT id FROM jobs WHERE id = ANY(%s)", (ids,))}
 

@@ -70,6 +70,12 @@ class SqliteStore(Store):
             if progress:
                 progress(len(chunk))
 
+    def _execute_many(self, connection, statement, rows):
+        connection.executemany(statement, rows)
+
+    def _after_copy(self, connection):
+        connection.execute("UPDATE job_counts SET n = (SELECT count(*) FROM jobs WHERE jobs.state = job_counts.state)")
+
     def _ids_present(self, ids):
         marks = ",".join("?" * len(ids))
         return {row[0] for row in self.connection.execute(f"SELECT id FROM jobs WHERE id IN ({marks})", ids)}

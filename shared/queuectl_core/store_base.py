@@ -88,6 +88,13 @@ class Store:
         """Which of `ids` the jobs table holds."""
         raise NotImplementedError
 
+    def _execute_many(self, connection, statement, rows):
+        """Run `statement` once per params dict of `rows` inside the open transaction."""
+        raise NotImplementedError
+
+    def _after_copy(self, connection):
+        """Bring derived state (sequences, counters) in line after rows were copied in with their keys."""
+
     def change_watcher(self):
         """An object with fileno(), drain() and works, readable when the queue may have changed."""
         raise NotImplementedError

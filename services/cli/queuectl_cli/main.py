@@ -1,7 +1,6 @@
 """The `queuectl` command group and its error handling."""
 
 import os
-import sqlite3
 import sys
 
 import click
@@ -9,6 +8,7 @@ from queuectl_core.errors import InvalidInput, QueueError
 
 from .context import BadInput, Context
 from .jobs import dlq, enqueue, list_jobs, show, status
+from .migrate import migrate
 from .settings import config
 from .workers import worker
 
@@ -23,8 +23,11 @@ class QueueGroup(click.Group):
             raise BadInput(str(error)) from None
         except QueueError as error:
             raise click.ClickException(str(error)) from None
-        except sqlite3.Error as error:
-            raise click.ClickException(f"database error: {error}") from None
+        except Exception as error:
+            if isinstance(ctx.obj, Context) and ctx.obj.is_database_error(error):
+                first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise click.ClickException(f"database error: {first_line}") from None
+            raise
 
 
 @click.group(cls=QueueGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,7 +40,7 @@ def cli(ctx, db):
     ctx.obj = Context(db)
 
 
-for command in (enqueue, status, list_jobs, show, dlq, config, worker):
+for command in (enqueue, status, list_jobs, show, dlq, config, worker, migrate):
     cli.add_command(command)
 
 

@@ -1,0 +1,29 @@
+"""`queuectl migrate --to URL`: copy this queue into another database (e.g. SQLite to PostgreSQL)."""
+
+import click
+
+from .context import BadInput, pass_context
+
+
+@click.command()
+@click.option("--to", "target_location", required=True, metavar="URL",
+              help="The database to copy into, e.g. postgresql://user@host/db (it must hold no jobs).")
+@pass_context
+def migrate(ctx, target_location):
+    """Copy every job, its history and the settings into another (empty) database.
+
+    Stop the workers first (`queuectl worker stop`); afterwards point QUEUECTL_DB at the new database.
+    The source is left as it was.
+    """
+    from queuectl_core.store import is_postgres
+    from queuectl_core.transfer import copy_queue
+
+    if not (is_postgres(target_location) or target_location.startswith("sqlite://")):
+        raise BadInput(f"--to must be a postgresql:// or sqlite:/// URL, got {target_location!r}")
+    source, target = ctx.store, ctx.open(target_location)
+    if source.location == target.location:
+        raise BadInput("--to names the database being copied")
+    copied = copy_queue(source, target)
+    click.echo(f"Copied {copied['jobs']} jobs, {copied['runs']} runs and {copied['settings']} settings"
+               f" to {target.location}.")
+    click.echo(f"Now point every process at it: export QUEUECTL_DB='{target_location}'")
