@@ -53,19 +53,19 @@ def check(name, value):
 
     Accepts JSON values (from the API) and strings (from the command line) alike.
     """
-    setting = SETTINGS.get(name)
+    setting = SETTINGS.get(name) if isinstance(name, str) else None
     if setting is None:
         raise InvalidInput(f"unknown setting '{name}' (known: {', '.join(SETTINGS)})")
     if setting.kind == "choice":
         if isinstance(value, str) and value in setting.choices:
             return value
-        raise InvalidInput(f"{name} must be one of {', '.join(setting.choices)}, got {value!r}")
+        raise InvalidInput(f"{name} must be one of {', '.join(setting.choices)}, got {_show(value)}")
     number = _as_number(value, integer=setting.kind == "integer")
     kind_text = "an integer" if setting.kind == "integer" else "a number"
     if number is None or number < setting.minimum or number > _MAXIMUM[setting.kind]:
         raise InvalidInput(
             f"{name} must be {kind_text} >= {_plain(setting.minimum)}"
-            f" and <= {_MAXIMUM[setting.kind]}, got {value!r}"
+            f" and <= {_MAXIMUM[setting.kind]}, got {_show(value)}"
         )
     return number
 
@@ -92,6 +92,15 @@ def _as_number(value, integer):
         if value.is_integer():
             return int(value)
     return value
+
+
+def _show(value):
+    """repr(value), shortened, for an error message."""
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # nested too deep, or an integer of over 4300 digits
+        return "a value too large to show"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _plain(number):

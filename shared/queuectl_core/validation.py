@@ -111,9 +111,9 @@ def _seconds(value, key, allow_zero):
     valid = (
         not isinstance(number, bool)
         and isinstance(number, (int, float))
-        and math.isfinite(number)
         and (number >= 0 if allow_zero else number > 0)
-        and number <= SECONDS_LIMIT
+        and number <= SECONDS_LIMIT  # before isfinite, which cannot take an integer beyond a float's range
+        and math.isfinite(number)
     )
     if not valid:
         relation = ">= 0" if allow_zero else "> 0"
@@ -143,7 +143,10 @@ def _show(value):
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    except (RecursionError, ValueError):  # nested too deep to render, or an integer of over 4300 digits
+        return f"{_json_type(value)} too large to show"
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -76,3 +76,31 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(app, method,
     assert any(status != 401 for status in statuses), statuses
     if mode == GenerationMode.POSITIVE and "{job_id}" not in path:  # random ids name no job: 404
         assert any(200 <= status < 300 for status in statuses), statuses
+
+
+WITHOUT_TOKEN = {"no-token": {}, "wrong-token": {"Authorization": "Bearer not-the-token"},
+                 "token-as-basic": {"Authorization": f"Basic {AUTH['Authorization'].split()[1]}"}}
+
+
+# The same fuzz without the right token: whatever the path, parameters, body or method, the answer is 401 (never a
+# 500, never a 2xx or a 4xx that has read the request: no way in and nothing learnt without the token).
+@pytest.mark.parametrize("method, path, mode", CASES)
+@pytest.mark.parametrize("credentials", sorted(WITHOUT_TOKEN))
+def test_schemathesis_without_the_right_token_gets_only_401(app, method, path, mode, credentials):
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers=AUTH, config=CONFIG)
+    operation = schema[path][method]
+    headers = WITHOUT_TOKEN[credentials]
+    statuses = []
+
+    @given(case=operation.as_strategy(generation_mode=mode, headers=headers))
+    @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def check(case):
+        case.headers = {key: value for key, value in (case.headers or {}).items() if key.lower() != "authorization"}
+        case.headers.update(headers)
+        response = case.call()
+        statuses.append(response.status_code)
+        assert response.status_code == 401, (case.method, case.formatted_path, response.status_code, response.text)
+        assert response.json()["error"]
+
+    check()
+    assert statuses
