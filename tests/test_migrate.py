@@ -32,7 +32,7 @@ def test_a_sqlite_queue_is_copied_whole_into_postgresql(sqlite_path, pg_url, pro
 
     result = run_cli(sqlite_path, "migrate", "--to", pg_url)
     assert result.returncode == 0, result.stderr
-    assert "Copied 6 jobs, 2 runs and 1 settings" in result.stdout
+    assert "Copied 6 jobs, 2 runs and 1 setting" in result.stdout
 
     target = open_store(pg_url)
     after = {job["id"]: target.get_job(job["id"], history=True) for job in target.list_jobs(limit=100)}

@@ -24,6 +24,10 @@ def migrate(ctx, target_location):
     if source.location == target.location:
         raise BadInput("--to names the database being copied")
     copied = copy_queue(source, target)
-    click.echo(f"Copied {copied['jobs']} jobs, {copied['runs']} runs and {copied['settings']} settings"
-               f" to {target.location}.")
+    counted = [_count(copied["jobs"], "job"), _count(copied["runs"], "run"), _count(copied["settings"], "setting")]
+    click.echo(f"Copied {counted[0]}, {counted[1]} and {counted[2]} to {target.location}.")
     click.echo(f"Now point every process at it: export QUEUECTL_DB='{target_location}'")
+
+
+def _count(number, noun):
+    return f"{number} {noun}{'' if number == 1 else 's'}"
