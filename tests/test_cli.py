@@ -20,7 +20,7 @@ RECORD_FIELDS = {
     "created_at", "updated_at", "last_error", "exit_code", "worker_id",
 }
 RUN_FIELDS = {"attempt", "started_at", "finished_at", "exit_code", "error", "worker_id", "output"}
-STATES = ("pending", "processing", "completed", "failed", "dead")
+STATES = ("pending", "processing", "completed", "failed", "dead", "cancelled")
 CONTRACT_DEFAULTS = {"backoff_base": 2, "backoff_max": 3600, "max_retries": 3, "lease_timeout": 30}
 
 
@@ -422,13 +422,14 @@ def test_status_json_counts_every_state_and_lists_the_workers(db_path, store, pr
 
     summary = cli_json(db_path, "status")
 
-    assert set(summary) == {"jobs", "workers"}
-    assert summary["jobs"] == {"pending": 1, "processing": 0, "completed": 1, "failed": 0, "dead": 1}
+    assert set(summary) == {"jobs", "workers", "paused"}  # issue 7 added `paused` (and the state cancelled)
+    assert summary["jobs"] == {"pending": 1, "processing": 0, "completed": 1, "failed": 0, "dead": 1, "cancelled": 0}
+    assert summary["paused"] is False
     assert summary["workers"] == []
 
 
 def test_status_json_of_a_new_database_is_all_zeros(db_path):
-    assert cli_json(db_path, "status") == {"jobs": dict.fromkeys(STATES, 0), "workers": []}
+    assert cli_json(db_path, "status") == {"jobs": dict.fromkeys(STATES, 0), "workers": [], "paused": False}
 
 
 def test_list_json_is_an_array_of_records_newest_first_and_limit_keeps_the_newest(db_path, store):

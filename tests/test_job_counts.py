@@ -21,7 +21,7 @@ def store(sqlite_path):
 
 
 def counted(store):
-    result = {state: 0 for state in ("pending", "processing", "completed", "failed", "dead")}
+    result = {state: 0 for state in ("pending", "processing", "completed", "failed", "dead", "cancelled")}
     for state, count in store.connection.execute("SELECT state, count(*) FROM jobs GROUP BY state"):
         result[state] = count
     return result
@@ -52,6 +52,17 @@ def test_counts_follow_every_kind_of_change(store):
     store.connection.execute("DELETE FROM jobs WHERE id = 'one-4'")
     assert store.counts() == counted(store)
     assert sum(store.counts().values()) == 11
+    waiting = [job["id"] for job in store.list_jobs(state="pending", limit=2)]
+    store.cancel(waiting[0], now=NOW)  # pending -> cancelled
+    store.enqueue(check_job({"command": "true", "id": "runs", "max_retries": 0}), now=NOW - 1)
+    assert store.claim_next("w", 30, now=NOW).id == "runs"
+    store.cancel("runs", now=NOW)  # processing: only flagged until its worker (here: the lease) ends it
+    assert store.reclaim_expired(store.get_settings(), now=NOW + 60_000) == ["runs"]
+    assert store.counts() == counted(store)
+    assert store.counts()["cancelled"] == 2
+    assert store.purge(["cancelled", "completed"], now=NOW + 60_001) == 3
+    assert store.counts() == counted(store)
+    assert sum(store.counts().values()) == 9
 
 
 def test_refused_enqueues_count_nothing(store):
@@ -77,7 +88,7 @@ def test_a_version_1_database_gets_its_counts_from_the_jobs_it_holds(sqlite_path
     connection.close()
     store = SqliteStore(str(sqlite_path))
     assert store.connection.execute("PRAGMA user_version").fetchone()[0] == len(db.MIGRATIONS)
-    assert store.counts() == {"pending": 3, "processing": 0, "completed": 2, "failed": 0, "dead": 1}
+    assert store.counts() == {"pending": 3, "processing": 0, "completed": 2, "failed": 0, "dead": 1, "cancelled": 0}
     store.close()
 
 

@@ -3,4 +3,4 @@
 It imports only the standard library, so every service can depend on it cheaply.
 """
 
-STATES = ("pending", "processing", "completed", "failed", "dead")
+STATES = ("pending", "processing", "completed", "failed", "dead", "cancelled")

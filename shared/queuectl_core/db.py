@@ -74,6 +74,25 @@ MIGRATIONS = (
         UPDATE job_counts SET n = n - 1 WHERE state = OLD.state;
     END;
     """,
+    # 3: operator features. Cancellation (a state and a flag the running job's worker reads with its
+    # heartbeat), dependencies (job_deps holds only the edges still waiting: an edge goes when its
+    # dependency completes, so the claim's NOT EXISTS is one primary-key probe), per-job exit-code
+    # policies, live output (where the stored tail starts), and an index for purges and retention.
+    """
+    ALTER TABLE jobs ADD COLUMN depends_on TEXT;
+    ALTER TABLE jobs ADD COLUMN retry_on TEXT;
+    ALTER TABLE jobs ADD COLUMN no_retry_on TEXT;
+    ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN output_offset INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE job_deps (
+        job_seq INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+        dep_seq INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+        PRIMARY KEY (job_seq, dep_seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_deps_by_dep ON job_deps (dep_seq);
+    CREATE INDEX jobs_finished ON jobs (state, updated_at) WHERE state IN ('completed', 'dead', 'cancelled');
+    INSERT INTO job_counts (state, n) VALUES ('cancelled', 0);
+    """,
 )
 
 

@@ -33,3 +33,7 @@ class WrongState(QueueError):
 
 class DatabaseUnusable(QueueError):
     """The database file cannot be opened or is not a queuectl database: exit 1 / HTTP 503."""
+
+
+class RunNotFound(QueueError):
+    """The job exists but has no run with this number: exit 1 / HTTP 404."""

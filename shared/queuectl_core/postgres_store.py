@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import psycopg
 
 from .errors import DatabaseUnusable
-from .queries import JOB_COLUMNS, PORTABLE, to_pyformat
+from .queries import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, to_pyformat
 from .store_base import Store
 
 CHANNEL = "queuectl_jobs"
@@ -63,6 +63,22 @@ MIGRATIONS = (
         stats TEXT
     )
     """,
+    # 2: operator features, as SQLite's migration 3 (cancellation, dependencies, exit-code policies,
+    # live output, purge/retention index); the column names match SQLite's, so `migrate` copies them.
+    """
+    ALTER TABLE jobs ADD COLUMN depends_on TEXT;
+    ALTER TABLE jobs ADD COLUMN retry_on TEXT;
+    ALTER TABLE jobs ADD COLUMN no_retry_on TEXT;
+    ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN output_offset BIGINT NOT NULL DEFAULT 0;
+    CREATE TABLE job_deps (
+        job_seq BIGINT NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+        dep_seq BIGINT NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+        PRIMARY KEY (job_seq, dep_seq)
+    );
+    CREATE INDEX job_deps_by_dep ON job_deps (dep_seq);
+    CREATE INDEX jobs_finished ON jobs (state, updated_at) WHERE state IN ('completed', 'dead', 'cancelled')
+    """,
 )
 
 # SKIP LOCKED: concurrent claimers pass over a row another transaction is taking instead of waiting.
@@ -70,7 +86,8 @@ CLAIM = f"""
     UPDATE jobs SET state = 'processing', worker_id = %(worker)s, lease_token = %(token)s,
         lease_expires_at = %(expires)s, updated_at = %(now)s, run_count = run_count + 1
     WHERE seq = (
-        SELECT seq FROM jobs WHERE state IN ('pending', 'failed') AND run_at <= %(now)s
+        SELECT seq FROM jobs WHERE state IN ('pending', 'failed') AND run_at <= %(now)s AND {NOT_WAITING}
+            AND NOT {IS_PAUSED}  -- uncorrelated: a one-time filter, checked before any row
         ORDER BY priority DESC, run_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
     RETURNING seq, run_count, lease_token, {JOB_COLUMNS}
 """
@@ -81,6 +98,8 @@ SQL = SimpleNamespace(
     # A counts table would make every transaction update the same rows; an index-only count is better here.
     counts="SELECT state, count(*) FROM jobs GROUP BY state",
     count_new_jobs=None,
+    # FOR SHARE: a dependency cannot finish between this read and the commit of its new dependent's edge.
+    dependency="SELECT seq, state FROM jobs WHERE id = %(id)s FOR SHARE",
     wake=f"SELECT pg_notify('{CHANNEL}', '')",  # delivered at commit, to every LISTENing worker
     like="ILIKE",
     dialect=to_pyformat,
@@ -182,12 +201,13 @@ class PostgresStore(Store):
     def _insert_jobs(self, connection, rows, progress):
         with connection.cursor() as cursor:
             with cursor.copy(
-                "COPY jobs (id, command, state, max_retries, priority, run_at, timeout, created_at, updated_at)"
-                " FROM STDIN"
+                "COPY jobs (id, command, state, max_retries, priority, run_at, timeout, created_at, updated_at,"
+                " depends_on, retry_on, no_retry_on) FROM STDIN"
             ) as copy:
                 for number, row in enumerate(rows, start=1):
                     copy.write_row((row["id"], row["command"], "pending", row["max_retries"], row["priority"],
-                                    row["run_at"], row["timeout"], row["now"], row["now"]))
+                                    row["run_at"], row["timeout"], row["now"], row["now"], row["depends_on"],
+                                    row["retry_on"], row["no_retry_on"]))
                     if progress and number % 10_000 == 0:
                         progress(10_000)
         if progress and len(rows) % 10_000:

@@ -8,39 +8,51 @@ import re
 
 JOB_COLUMNS = (
     "id, command, state, attempts, max_retries, priority, run_at, timeout,"
-    " created_at, updated_at, last_error, exit_code, worker_id"
+    " created_at, updated_at, last_error, exit_code, worker_id, depends_on, retry_on, no_retry_on"
 )
+
+# The settings row whose presence pauses the queue (`queuectl pause`); not a setting of `config`.
+PAUSED = "paused"
+# What the claim adds to "due": no dependency still waiting (job_deps holds only waiting edges, so this
+# is one primary-key probe per candidate).
+NOT_WAITING = "NOT EXISTS (SELECT 1 FROM job_deps WHERE job_deps.job_seq = jobs.seq)"
+# True while paused; each backend's claim tests it once per statement, never per candidate row.
+IS_PAUSED = f"EXISTS (SELECT 1 FROM settings WHERE name = '{PAUSED}')"
 
 # A run succeeded when the shell exited 0 and nothing (timeout, lost worker, stop) is recorded against it.
 RUN_SUCCEEDED = "CASE WHEN exit_code = 0 AND error IS NULL THEN 1 ELSE 0 END"
 
 PORTABLE = {
     "insert_job": (
-        "INSERT INTO jobs (id, command, state, max_retries, priority, run_at, timeout, created_at, updated_at)"
-        " VALUES (:id, :command, 'pending', :max_retries, :priority, :run_at, :timeout, :now, :now)"
+        "INSERT INTO jobs (id, command, state, max_retries, priority, run_at, timeout, created_at, updated_at,"
+        " depends_on, retry_on, no_retry_on)"
+        " VALUES (:id, :command, 'pending', :max_retries, :priority, :run_at, :timeout, :now, :now,"
+        " :depends_on, :retry_on, :no_retry_on)"
     ),
     "default_max_retries": "SELECT value FROM settings WHERE name = 'max_retries'",
     "open_run": (
         "INSERT INTO runs (job_seq, attempt, started_at, worker_id) VALUES (:seq, :attempt, :now, :worker)"
     ),
+    # A cancel asked while the run ended in a failure wins over the retry (or the interrupted hand-back).
     "finish_job": (
-        "UPDATE jobs SET state = :state, attempts = :attempts, run_at = :run_at, last_error = :error,"
+        "UPDATE jobs SET state = CASE WHEN cancel_requested = 1 AND :state IN ('pending', 'failed')"
+        " THEN 'cancelled' ELSE :state END, attempts = :attempts, run_at = :run_at, last_error = :error,"
         " exit_code = :exit_code, updated_at = :now, lease_token = NULL, lease_expires_at = NULL"
         " WHERE seq = :seq AND lease_token = :token AND state = 'processing'"
     ),
     "finish_run": (
-        "UPDATE runs SET finished_at = :now, exit_code = :exit_code, error = :error, output = :output"
-        " WHERE job_seq = :seq AND attempt = :attempt"
+        "UPDATE runs SET finished_at = :now, exit_code = :exit_code, error = :error, output = :output,"
+        " output_offset = :offset WHERE job_seq = :seq AND attempt = :attempt"
     ),
     "beat": "UPDATE workers SET heartbeat_at = :now, stats = :stats WHERE id = :worker RETURNING stop_requested",
     "renew_lease": (
         "UPDATE jobs SET lease_expires_at = :expires WHERE seq = :seq AND lease_token = :token"
-        " AND state = 'processing'"
+        " AND state = 'processing' RETURNING cancel_requested"
     ),
     "forget_workers": "DELETE FROM workers WHERE heartbeat_at < :before",
     "any_expired": "SELECT 1 FROM jobs WHERE state = 'processing' AND lease_expires_at < :now LIMIT 1",
     "expired": (
-        "SELECT seq, id, attempts, max_retries, run_count, worker_id FROM jobs"
+        "SELECT seq, id, attempts, max_retries, run_count, worker_id, cancel_requested FROM jobs"
         " WHERE state = 'processing' AND lease_expires_at < :now"
     ),
     "hand_back": (
@@ -59,11 +71,13 @@ PORTABLE = {
         f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = :state ORDER BY seq DESC LIMIT :limit OFFSET :offset"
     ),
     "retry_dead": (
-        "UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now, worker_id = NULL"
+        "UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now, worker_id = NULL,"
+        " cancel_requested = 0"
         f" WHERE id = :id AND state = 'dead' RETURNING {JOB_COLUMNS}"
     ),
     "retry_all_dead": (
-        "UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now, worker_id = NULL"
+        "UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now, worker_id = NULL,"
+        " cancel_requested = 0"
         " WHERE state = 'dead'"
     ),
     "state_of": "SELECT state FROM jobs WHERE id = :id",
@@ -92,6 +106,56 @@ PORTABLE = {
         " WHERE finished_at >= :first AND finished_at < :end GROUP BY finished_at / 60000"
     ),
     "oldest_waiting": "SELECT min(run_at) FROM jobs WHERE state IN ('pending', 'failed') AND run_at <= :now",
+    # ---- operator features: live output, cancel, dependencies, pause, purge and retention ----
+    "flush_output": (
+        "UPDATE runs SET output = :output, output_offset = :offset"
+        " WHERE job_seq = :seq AND attempt = :attempt AND finished_at IS NULL"
+    ),
+    "cancel_flag": (
+        "SELECT cancel_requested FROM jobs WHERE seq = :seq AND lease_token = :token AND state = 'processing'"
+    ),
+    "run_output": (
+        "SELECT j.state, j.run_count, r.attempt, r.started_at, r.finished_at, r.output, r.output_offset"
+        " FROM jobs j LEFT JOIN runs r ON r.job_seq = j.seq AND r.attempt = coalesce(CAST(:attempt AS INTEGER),"
+        " j.run_count) WHERE j.id = :id"
+    ),
+    "cancel_waiting": (
+        "UPDATE jobs SET state = 'cancelled', last_error = :error, updated_at = :now"
+        f" WHERE id = :id AND state IN ('pending', 'failed') RETURNING seq, {JOB_COLUMNS}"
+    ),
+    "request_cancel": (
+        f"UPDATE jobs SET cancel_requested = 1 WHERE id = :id AND state = 'processing' RETURNING {JOB_COLUMNS}"
+    ),
+    "seq_of": "SELECT seq FROM jobs WHERE id = :id",
+    "add_dependency": "INSERT INTO job_deps (job_seq, dep_seq) VALUES (:job, :dep)",
+    "dependency_completed": "DELETE FROM job_deps WHERE dep_seq = :seq",
+    "fail_dependents": (
+        "UPDATE jobs SET state = 'dead', last_error = :error, exit_code = NULL, updated_at = :now"
+        " WHERE state IN ('pending', 'failed') AND seq IN (SELECT job_seq FROM job_deps WHERE dep_seq = :seq)"
+        " RETURNING seq, id"
+    ),
+    "fail_job": (
+        "UPDATE jobs SET state = 'dead', last_error = :error, exit_code = NULL, updated_at = :now"
+        " WHERE seq = :seq AND state IN ('pending', 'failed')"
+    ),
+    "ended_dependency": (
+        "SELECT p.id, p.state FROM jobs j JOIN job_deps d ON d.job_seq = j.seq JOIN jobs p ON p.seq = d.dep_seq"
+        " WHERE j.id = :id AND j.state = 'dead' AND p.state IN ('dead', 'cancelled') ORDER BY p.seq LIMIT 1"
+    ),
+    "state_at": "SELECT state FROM jobs WHERE seq = :seq",
+    "doomed_dependents": (
+        "SELECT d.job_seq, j.id, p.id, p.state FROM job_deps d JOIN jobs p ON p.seq = d.dep_seq"
+        " JOIN jobs j ON j.seq = d.job_seq"
+        " WHERE j.state IN ('pending', 'failed') AND p.state IN ('dead', 'cancelled') ORDER BY d.job_seq, p.seq"
+    ),
+    "paused": f"SELECT value FROM settings WHERE name = '{PAUSED}'",
+    "resume": f"DELETE FROM settings WHERE name = '{PAUSED}'",
+    "count_finished": "SELECT count(*) FROM jobs WHERE state = :state AND updated_at < :before",
+    "any_finished": "SELECT 1 FROM jobs WHERE state = :state AND updated_at < :before LIMIT 1",
+    "delete_finished": (
+        "DELETE FROM jobs WHERE seq IN"
+        " (SELECT seq FROM jobs WHERE state = :state AND updated_at < :before LIMIT :limit)"
+    ),
 }
 
 

@@ -6,12 +6,13 @@ Settings live in the database, so `config set` on one host reaches every worker 
 import math
 from dataclasses import dataclass
 
+from .durations import MAXIMUM_SECONDS, parse_duration
 from .errors import InvalidInput
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting: its kind ('number', 'integer' or 'choice'), bounds and meaning."""
+    """One setting: its kind ('number', 'integer', 'choice' or 'duration'), bounds and meaning."""
 
     name: str
     kind: str
@@ -36,11 +37,13 @@ SETTINGS = {
                 help="seconds without a heartbeat after which a worker's job is handed back"),
         Setting("durability", "choice", "normal", choices=("normal", "full"),
                 help="'full' syncs every commit to disk (survives power loss, slower)"),
+        Setting("retention", "duration", 0, minimum=0,
+                help="seconds (or 7d, 12h) after which workers delete completed and cancelled jobs; 0 keeps them"),
     )
 }
 
 # Upper bounds keep every value inside SQLite's 64-bit integers and sane for a queue.
-_MAXIMUM = {"integer": 1_000_000, "number": 10**9}
+_MAXIMUM = {"integer": 1_000_000, "number": 10**9, "duration": MAXIMUM_SECONDS}
 
 
 def defaults():
@@ -60,6 +63,8 @@ def check(name, value):
         if isinstance(value, str) and value in setting.choices:
             return value
         raise InvalidInput(f"{name} must be one of {', '.join(setting.choices)}, got {_show(value)}")
+    if setting.kind == "duration":
+        return parse_duration(value, name)
     number = _as_number(value, integer=setting.kind == "integer")
     kind_text = "an integer" if setting.kind == "integer" else "a number"
     if number is None or number < setting.minimum or number > _MAXIMUM[setting.kind]:

@@ -5,19 +5,21 @@ from types import SimpleNamespace
 
 from . import db
 from .errors import DatabaseUnusable
-from .queries import JOB_COLUMNS, PORTABLE
+from .queries import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE
 from .store_base import Store
 from .wakeup import ChangeWatcher
 
 # The claim is ONE statement under the write lock: no other worker can take the same job,
-# and the jobs_ready index serves both the filter and the order (no temp B-tree).
+# and the jobs_ready index serves both the filter and the order (no temp B-tree). Jobs still waiting
+# for a dependency are skipped; while paused the LIMIT is 0, which SQLite checks before scanning
+# (a WHERE term would be tested on every candidate: 15 ms per claim at 200k waiting jobs).
 CLAIM = f"""
     UPDATE jobs SET state = 'processing', worker_id = :worker, lease_token = :token,
         lease_expires_at = :expires, updated_at = :now, run_count = run_count + 1
     WHERE seq = (
         SELECT seq FROM jobs INDEXED BY jobs_ready  -- without statistics the planner may pick another
-        WHERE state IN ('pending', 'failed') AND run_at <= :now
-        ORDER BY priority DESC, run_at, seq LIMIT 1)
+        WHERE state IN ('pending', 'failed') AND run_at <= :now AND {NOT_WAITING}
+        ORDER BY priority DESC, run_at, seq LIMIT CASE WHEN {IS_PAUSED} THEN 0 ELSE 1 END)
     RETURNING seq, run_count, lease_token, {JOB_COLUMNS}
 """
 
@@ -27,6 +29,8 @@ SQL = SimpleNamespace(
     # Kept by triggers and by count_new_jobs in the enqueue transactions (migration 2).
     counts="SELECT state, n FROM job_counts",
     count_new_jobs="UPDATE job_counts SET n = n + :n WHERE state = 'pending'",
+    # A dependency's state, read under the write lock that BEGIN IMMEDIATE holds already.
+    dependency="SELECT seq, state FROM jobs WHERE id = :id",
     wake=None,  # writers need not say anything: inotify sees the database's files change
     like="LIKE",  # ignores ASCII case in SQLite
     dialect=lambda statement: statement,

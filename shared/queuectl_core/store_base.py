@@ -9,12 +9,15 @@ import os
 from dataclasses import dataclass
 
 from . import settings as settings_module
-from .errors import DatabaseUnusable, DuplicateJob, InvalidInput, JobNotFound, WrongState
-from .queries import JOB_COLUMNS, RUN_SUCCEEDED
+from .errors import DatabaseUnusable, DuplicateJob, InvalidInput, JobNotFound, RunNotFound, WrongState
+from .queries import JOB_COLUMNS, PAUSED, RUN_SUCCEEDED
 from .timeutil import now_ms, to_iso
-from .transitions import LOST, Outcome, decide
+from .transitions import CANCELLED, LOST, Outcome, decide
 
-STATES = ("pending", "processing", "completed", "failed", "dead")
+STATES = ("pending", "processing", "completed", "failed", "dead", "cancelled")
+FINISHED_STATES = ("completed", "dead", "cancelled")  # what purge and retention may delete
+RETENTION_STATES = ("completed", "cancelled")  # what the `retention` setting deletes (dead jobs wait for people)
+CANCELLABLE_STATES = ("pending", "failed", "processing")
 _TIME_FIELDS = ("run_at", "created_at", "updated_at", "started_at", "finished_at", "heartbeat_at",
                 "current_job_started_at")
 
@@ -40,6 +43,7 @@ class Heartbeat:
     stop_requested: bool
     lease_held: bool
     settings: dict
+    cancel_requested: bool = False  # someone ran `queuectl cancel` on the job this worker runs
 
 
 def new_job_id():
@@ -115,6 +119,12 @@ class Store:
             except self.IntegrityError:
                 raise DuplicateJob(row["id"]) from None
             self._count_new_jobs(connection, 1)
+            if spec.after:
+                self._add_dependencies(connection, [(None, row["id"], spec.after)], {}, now)
+                cursor = connection.execute(self.q.get_job, {"id": row["id"]})
+                record = _record(cursor, cursor.fetchone())
+                record.pop("seq")
+                return record
         return _new_record(row)
 
     def enqueue_many(self, numbered_specs, now=None, progress=None):
@@ -137,6 +147,11 @@ class Store:
                         for _, spec in numbered_specs]
                 self._insert_jobs(connection, rows, progress)
                 self._count_new_jobs(connection, len(rows))
+                waiting = [(line, row["id"], spec.after)
+                           for (line, spec), row in zip(numbered_specs, rows, strict=True) if spec.after]
+                if waiting:
+                    lines = {row["id"]: line for (line, _), row in zip(numbered_specs, rows, strict=True)}
+                    self._add_dependencies(connection, waiting, lines, now)
         except self.IntegrityError:
             # Rolled back already; now find the first line whose id the database holds.
             raise self._first_duplicate(rows, numbered_specs) from None
@@ -146,6 +161,51 @@ class Store:
         if self.q.count_new_jobs:
             connection.execute(self.q.count_new_jobs, {"n": count})
         self._wake(connection)
+
+    def _add_dependencies(self, connection, waiting, lines, now):
+        """Record the edges of new jobs: (line, job id, ids after which it runs) each; `lines` maps the
+        ids of this batch to their line. An unknown id is refused; a job can wait only for an earlier
+        line (so no cycle can form); a completed dependency needs no edge; one that ended dead or
+        cancelled makes the new job dead at once, as it would have if it had ended later."""
+        for line, job_id, after in waiting:
+            where = f"line {line}: " if line is not None else ""
+            job_seq = connection.execute(self.q.seq_of, {"id": job_id}).fetchone()[0]
+            ended = None
+            for dependency in after:
+                if line is not None and lines.get(dependency, 0) >= line:
+                    raise InvalidInput(f"{where}after: job '{dependency}' comes on line {lines[dependency]};"
+                                       " a job can only wait for jobs enqueued before it")
+                found = connection.execute(self.q.dependency, {"id": dependency}).fetchone()
+                if found is None:
+                    raise InvalidInput(f"{where}after: no job with id '{dependency}'")
+                dependency_seq, state = found
+                if state == "completed":
+                    continue
+                connection.execute(self.q.add_dependency, {"job": job_seq, "dep": dependency_seq})
+                if state in ("dead", "cancelled") and ended is None:
+                    ended = (dependency, state)
+            if ended:
+                connection.execute(self.q.fail_job, {"seq": job_seq, "now": now,
+                                                     "error": _dependency_error(*ended)})
+
+    def _settle_dependents(self, connection, seq, job_id, state, now):
+        """After job `seq` reached `state`: a completed job frees its dependents' edges; a dead or
+        cancelled one makes every job waiting for it dead, naming it (and so on down the chain).
+        Returns how many jobs that made dead."""
+        if state == "completed":
+            connection.execute(self.q.dependency_completed, {"seq": seq})
+            return 0
+        if state not in ("dead", "cancelled"):
+            return 0
+        ended = [(seq, job_id, state)]
+        failed = 0
+        while ended:
+            seq, job_id, state = ended.pop()
+            rows = connection.execute(self.q.fail_dependents, {
+                "seq": seq, "now": now, "error": _dependency_error(job_id, state)}).fetchall()
+            ended.extend((dependent_seq, dependent_id, "dead") for dependent_seq, dependent_id in rows)
+            failed += len(rows)
+        return failed
 
     def _wake(self, connection):
         """Tell idle workers that jobs became ready (where the backend needs telling)."""
@@ -172,6 +232,9 @@ class Store:
             "id": job_id or spec.id or new_job_id(), "command": spec.command,
             "max_retries": default_max_retries if spec.max_retries is None else spec.max_retries,
             "priority": spec.priority, "run_at": run_at, "timeout": spec.timeout, "now": now,
+            "depends_on": json.dumps(list(spec.after)) if spec.after else None,
+            "retry_on": None if spec.retry_on is None else json.dumps(list(spec.retry_on)),
+            "no_retry_on": None if spec.no_retry_on is None else json.dumps(list(spec.no_retry_on)),
         }
 
     # ---- claiming, leases and results ----------------------------------------------
@@ -196,8 +259,10 @@ class Store:
         job = _to_record(dict(zip(columns[3:], row[3:], strict=False)))
         return Claim(seq=seq, attempt=attempt, token=token, job=job)
 
-    def finish_run(self, claim, outcome, output, transition, now=None):
-        """Record how a claimed run ended; False (and nothing written) if the lease was lost."""
+    def finish_run(self, claim, outcome, output, transition, now=None, output_offset=0):
+        """Record how a claimed run ended; False (and nothing written) if the lease was lost.
+
+        `output_offset` is how many bytes of the run's output came before the kept tail `output`."""
         now = now_ms() if now is None else now
         with self._transaction() as connection:
             updated = connection.execute(self.q.finish_job, {
@@ -208,27 +273,44 @@ class Store:
             if updated:
                 connection.execute(self.q.finish_run, {
                     "now": now, "exit_code": outcome.exit_code, "error": outcome.error, "output": output,
-                    "seq": claim.seq, "attempt": claim.attempt,
+                    "offset": output_offset, "seq": claim.seq, "attempt": claim.attempt,
                 })
+                state = transition.state
+                if state in ("pending", "failed"):  # a cancel asked meanwhile turns these into cancelled
+                    state = connection.execute(self.q.state_at, {"seq": claim.seq}).fetchone()[0]
+                self._settle_dependents(connection, claim.seq, claim.id, state, now)
         return bool(updated)
+
+    def flush_output(self, claim, output, output_offset):
+        """Store the output tail of a run still going (for `logs --follow`); True when a cancel of the
+        job was asked meanwhile (one small transaction, at most about once a second per running job)."""
+        with self._transaction() as connection:
+            connection.execute(self.q.flush_output, {"output": output, "offset": output_offset,
+                                                     "seq": claim.seq, "attempt": claim.attempt})
+            row = connection.execute(self.q.cancel_flag, {"seq": claim.seq, "token": claim.token}).fetchone()
+        return bool(row and row[0])
 
     def heartbeat(self, worker_id, lease_seconds, claim=None, stats=None, now=None):
         """Mark the worker alive, renew its job's lease, and read its stop flag and the settings."""
         now = now_ms() if now is None else now
         lease_ms = int(lease_seconds * 1000)
         lease_held = True
+        cancel_requested = False
         with self._transaction() as connection:
             row = connection.execute(self.q.beat, {
                 "now": now, "stats": json.dumps(stats) if stats else None, "worker": worker_id,
             }).fetchone()
             if claim is not None:
-                lease_held = connection.execute(self.q.renew_lease, {
+                lease = connection.execute(self.q.renew_lease, {
                     "expires": now + lease_ms, "seq": claim.seq, "token": claim.token,
-                }).rowcount == 1
+                }).fetchone()
+                lease_held = lease is not None
+                cancel_requested = bool(lease and lease[0])
             # Forget workers that stopped heartbeating long ago (their jobs are reclaimed by lease).
             connection.execute(self.q.forget_workers, {"before": now - 2 * lease_ms})
             current = self._settings(connection)
-        return Heartbeat(stop_requested=bool(row and row[0]), lease_held=lease_held, settings=current)
+        return Heartbeat(stop_requested=bool(row and row[0]), lease_held=lease_held, settings=current,
+                         cancel_requested=cancel_requested)
 
     def reclaim_expired(self, settings, now=None, rng=None):
         """Hand back jobs whose lease expired (their worker was lost); return their ids.
@@ -242,15 +324,18 @@ class Store:
         reclaimed = []
         with self._transaction() as connection:
             rows = connection.execute(self.q.expired, {"now": now}).fetchall()
-            for seq, job_id, attempts, max_retries, run_count, worker_id in rows:
+            for seq, job_id, attempts, max_retries, run_count, worker_id, cancel_requested in rows:
                 error = f"worker lost: {worker_id} stopped renewing its lease"
-                transition = decide(attempts, max_retries, Outcome(LOST, None, error), settings, now, rng)
+                # A cancel asked before the worker was lost is honoured: the job ends cancelled.
+                outcome = Outcome(CANCELLED if cancel_requested else LOST, None, error)
+                transition = decide(attempts, max_retries, outcome, settings, now, rng)
                 connection.execute(self.q.hand_back, {
                     "state": transition.state, "attempts": transition.attempts, "run_at": transition.run_at_ms,
                     "error": error, "now": now, "seq": seq,
                 })
                 connection.execute(self.q.close_lost_run, {"now": now, "error": error, "seq": seq,
                                                            "attempt": run_count})
+                self._settle_dependents(connection, seq, job_id, transition.state, now)
                 reclaimed.append(job_id)
             self._wake(connection)
         return reclaimed
@@ -289,7 +374,7 @@ class Store:
 
     def status(self, now=None):
         """The object `status --json` prints: job counts and the live workers."""
-        return {"jobs": self.counts(), "workers": self.live_workers(now)}
+        return {"jobs": self.counts(), "workers": self.live_workers(now), "paused": self.paused_since() is not None}
 
     # ---- the dead letter queue -------------------------------------------------------
 
@@ -297,6 +382,14 @@ class Store:
         """Move a dead job back to pending with attempts 0 and return its record."""
         now = now_ms() if now is None else now
         with self._transaction() as connection:
+            blocker = connection.execute(self.q.ended_dependency, {"id": job_id}).fetchone()
+            if blocker is not None:
+                dependency, state = blocker
+                if state == "dead":
+                    raise WrongState(f"job '{job_id}' waits for '{dependency}', which is dead: retry '{dependency}'"
+                                     " first (or every dead job with `dlq retry --all`)")
+                raise WrongState(f"job '{job_id}' waits for '{dependency}', which was cancelled and can never"
+                                 " complete: enqueue the job again without that dependency")
             cursor = connection.execute(self.q.retry_dead, {"now": now, "id": job_id})
             row = cursor.fetchone()
             if row is not None:
@@ -312,7 +405,129 @@ class Store:
         now = now_ms() if now is None else now
         with self._transaction() as connection:
             self._wake(connection)
-            return connection.execute(self.q.retry_all_dead, {"now": now}).rowcount
+            retried = connection.execute(self.q.retry_all_dead, {"now": now}).rowcount
+            # Jobs waiting for a cancelled one can never run: dead again, naming it (and their dependents).
+            while doomed := connection.execute(self.q.doomed_dependents, {}).fetchall():
+                seq, job_id, dependency, state = doomed[0]
+                connection.execute(self.q.fail_job, {"seq": seq, "now": now,
+                                                     "error": _dependency_error(dependency, state)})
+                retried -= 1 + self._settle_dependents(connection, seq, job_id, "dead", now)
+            return retried
+
+    # ---- cancel, pause, logs, wait, purge and retention ----------------------------------
+
+    def cancel(self, job_id, now=None):
+        """Cancel a job: (record, True) when a pending or failed job is now cancelled; (record, False) when
+        it is processing: its worker stops the run's process tree at its next heartbeat and records it
+        cancelled. WrongState when it has ended already."""
+        now = now_ms() if now is None else now
+        with self._transaction() as connection:
+            cursor = connection.execute(self.q.cancel_waiting, {"id": job_id, "now": now,
+                                                                "error": "cancelled by request"})
+            row = cursor.fetchone()
+            if row is not None:
+                record = _record(cursor, row)
+                seq = record.pop("seq")
+                self._settle_dependents(connection, seq, job_id, "cancelled", now)
+                return record, True
+            cursor = connection.execute(self.q.request_cancel, {"id": job_id})
+            row = cursor.fetchone()
+            if row is not None:
+                return _record(cursor, row), False
+            found = connection.execute(self.q.state_of, {"id": job_id}).fetchone()
+        if found is None:
+            raise JobNotFound(job_id)
+        raise WrongState(f"job '{job_id}' is {found[0]}: only pending, failed or processing jobs can be cancelled")
+
+    def pause(self, now=None):
+        """Stop every worker from claiming (running jobs finish); True if the queue was running before."""
+        now = now_ms() if now is None else now
+        with self._transaction() as connection:
+            was_paused = connection.execute(self.q.paused, {}).fetchone() is not None
+            if not was_paused:
+                connection.execute(self.q.set_setting, {"name": PAUSED, "value": json.dumps(now)})
+        return not was_paused
+
+    def resume(self):
+        """Let workers claim again; True if the queue was paused."""
+        with self._transaction() as connection:
+            resumed = connection.execute(self.q.resume, {}).rowcount > 0
+            self._wake(connection)
+        return resumed
+
+    def paused_since(self):
+        """When the queue was paused (ISO time), or None while it runs."""
+        row = self._read(self.q.paused).fetchone()
+        return None if row is None else to_iso(json.loads(row[0]))
+
+    def run_output(self, job_id, attempt=None):
+        """The output of one run of a job (its latest when `attempt` is None) and where it stands:
+        {'state', 'runs', 'attempt', 'started_at', 'finished_at', 'output', 'output_offset'}; 'attempt' is
+        None when the job has not run yet. `output_offset` counts the bytes before the kept tail."""
+        cursor = self._read(self.q.run_output, {"id": job_id, "attempt": attempt})
+        row = cursor.fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        state, runs, number, started_at, finished_at, output, offset = row
+        if attempt is not None and number is None:
+            raise RunNotFound(f"job '{job_id}' has no run {attempt}"
+                              f" ({'it has not run yet' if not runs else f'its runs are 1 to {runs}'})")
+        return {"state": state, "runs": runs, "attempt": number, "started_at": to_iso(started_at),
+                "finished_at": to_iso(finished_at), "output": output or "", "output_offset": offset or 0}
+
+    def states_of(self, job_ids):
+        """{id: state} of the given jobs; JobNotFound for the first unknown id."""
+        states = {}
+        for job_id in job_ids:
+            row = self._read(self.q.state_of, {"id": job_id}).fetchone()
+            if row is None:
+                raise JobNotFound(job_id)
+            states[job_id] = row[0]
+        return states
+
+    def count_finished(self, states, older_than_seconds=0, now=None):
+        """How many jobs in `states` (of FINISHED_STATES) last changed more than `older_than_seconds` ago."""
+        now = now_ms() if now is None else now
+        before = now - int(older_than_seconds * 1000)
+        return sum(self._read(self.q.count_finished, {"state": state, "before": before}).fetchone()[0]
+                   for state in _finished(states))
+
+    def purge(self, states, older_than_seconds=0, now=None, batch=5000):
+        """Delete the jobs in `states` (of FINISHED_STATES) that last changed more than `older_than_seconds`
+        ago, with their history, in transactions of `batch` jobs (workers keep claiming in between);
+        return how many."""
+        now = now_ms() if now is None else now
+        before = now - int(older_than_seconds * 1000)
+        deleted = 0
+        for state in _finished(states):
+            while True:
+                with self._transaction() as connection:
+                    count = connection.execute(self.q.delete_finished, {
+                        "state": state, "before": before, "limit": batch}).rowcount
+                deleted += count
+                if count < batch:
+                    break
+        return deleted
+
+    def apply_retention(self, settings, now=None, batch=500):
+        """Delete up to `batch` completed or cancelled jobs older than the `retention` setting (0: keep
+        them); what workers call with their heartbeat. A cheap indexed read first, so that the common
+        case (nothing old enough) takes no write lock. Returns how many were deleted."""
+        seconds = settings.get("retention") or 0
+        if seconds <= 0:
+            return 0
+        now = now_ms() if now is None else now
+        before = now - int(seconds * 1000)
+        due = [state for state in RETENTION_STATES
+               if self._read(self.q.any_finished, {"state": state, "before": before}).fetchone()]
+        deleted = 0
+        for state in due:
+            with self._transaction() as connection:
+                deleted += connection.execute(self.q.delete_finished, {
+                    "state": state, "before": before, "limit": batch - deleted}).rowcount
+            if deleted >= batch:
+                break
+        return deleted
 
     # ---- settings ----------------------------------------------------------------------
 
@@ -460,7 +675,8 @@ def _new_record(row):
         "max_retries": row["max_retries"], "priority": row["priority"], "run_at": row["run_at"],
         "timeout": None if row["timeout"] is None else float(row["timeout"]),  # the column is a float
         "created_at": row["now"], "updated_at": row["now"], "last_error": None, "exit_code": None,
-        "worker_id": None,
+        "worker_id": None, "depends_on": row["depends_on"], "retry_on": row["retry_on"],
+        "no_retry_on": row["no_retry_on"],
     })
 
 
@@ -472,4 +688,24 @@ def _to_record(record):
     for field in _TIME_FIELDS:
         if field in record:
             record[field] = to_iso(record[field])
+    if "depends_on" in record:  # a job record: its JSON lists as lists, depends_on named as the field 'after'
+        after = record.pop("depends_on")
+        for field in ("retry_on", "no_retry_on"):
+            record[field] = None if record[field] is None else json.loads(record[field])
+        record["after"] = json.loads(after) if after else []
     return record
+
+
+def _finished(states):
+    """`states` checked: only finished jobs may be deleted."""
+    states = list(dict.fromkeys(states))
+    wrong = [state for state in states if state not in FINISHED_STATES]
+    if wrong or not states:
+        raise InvalidInput(f"only finished jobs can be purged: state must be one of {', '.join(FINISHED_STATES)},"
+                           f" got {wrong[0] if wrong else 'none'!r}")
+    return states
+
+
+def _dependency_error(job_id, state):
+    """The error of a job that will never run because its dependency `job_id` ended in `state`."""
+    return f"dependency '{job_id}' " + ("was cancelled" if state == "cancelled" else f"ended {state}")

@@ -5,8 +5,11 @@ from dataclasses import dataclass
 from . import backoff
 
 # Outcome kinds. Only 'completed' is a success; 'interrupted' (a forced stop of the worker)
-# hands the job back without counting a failure, since the job itself did nothing wrong.
+# hands the job back without counting a failure, since the job itself did nothing wrong;
+# 'cancelled' (stopped on request) ends the job without a retry.
 COMPLETED, FAILED, TIMEOUT, LOST, INTERRUPTED = "completed", "failed", "timeout", "lost", "interrupted"
+CANCELLED = "cancelled"
+TIMEOUT_CODE = "timeout"  # how retry_on / no_retry_on name a run killed by its timeout
 
 
 @dataclass(frozen=True)
@@ -29,17 +32,36 @@ class Transition:
     exit_code: int | None
 
 
-def decide(attempts, max_retries, outcome, settings, now_ms, rng=None):
-    """The job's next state after `outcome`, given its failed-run count so far.
+def retryable(outcome, retry_on=None, no_retry_on=None):
+    """Whether a failed run may be retried under a job's exit-code policy.
 
-    After failure number k: if k <= max_retries the job waits in 'failed' until
-    now + min(backoff_base ^ k, backoff_max) seconds, else it is 'dead'.
+    An exit code in `no_retry_on` is not retried; with `retry_on` given, only its exit codes are.
+    A timeout is retried unless `no_retry_on` names "timeout"; a lost worker or a signal always is."""
+    if outcome.kind == TIMEOUT:
+        return not (no_retry_on and TIMEOUT_CODE in no_retry_on)
+    if outcome.kind != FAILED or outcome.exit_code is None:
+        return True
+    if no_retry_on and outcome.exit_code in no_retry_on:
+        return False
+    return retry_on is None or outcome.exit_code in retry_on
+
+
+def decide(attempts, max_retries, outcome, settings, now_ms, rng=None, retry_on=None, no_retry_on=None):
+    """The job's next state after `outcome`, given its failed-run count so far and its exit-code policy.
+
+    After failure number k: if k <= max_retries and the policy allows a retry (see `retryable`), the job
+    waits in 'failed' until now + min(backoff_base ^ k, backoff_max) seconds, else it is 'dead'.
     """
     if outcome.kind == COMPLETED:
         return Transition("completed", attempts, now_ms, None, outcome.exit_code)
     if outcome.kind == INTERRUPTED:
         return Transition("pending", attempts, now_ms, outcome.error, outcome.exit_code)
+    if outcome.kind == CANCELLED:
+        return Transition("cancelled", attempts, now_ms, outcome.error, outcome.exit_code)
     failures = attempts + 1
+    if not retryable(outcome, retry_on, no_retry_on):
+        which = "no_retry_on" if no_retry_on and not retryable(outcome, None, no_retry_on) else "retry_on"
+        return Transition("dead", failures, now_ms, f"{outcome.error} (not retried: {which})", outcome.exit_code)
     if failures > max_retries:
         return Transition("dead", failures, now_ms, outcome.error, outcome.exit_code)
     seconds = backoff.delay(

@@ -7,15 +7,17 @@ from dataclasses import dataclass
 
 from .errors import InvalidInput
 from .timeutil import parse_iso
+from .transitions import TIMEOUT_CODE
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-KEYS = ("command", "id", "max_retries", "priority", "run_at", "delay", "timeout")
+KEYS = ("command", "id", "max_retries", "priority", "run_at", "delay", "timeout", "after", "retry_on", "no_retry_on")
 
 # Bounds that keep values inside SQLite's integers and make sense for a queue.
 MAX_RETRIES_LIMIT = 1_000_000
 PRIORITY_LIMIT = 2**31 - 1
 SECONDS_LIMIT = 10 * 366 * 24 * 3600  # ten years
 COMMAND_LIMIT = 1_000_000  # characters
+AFTER_LIMIT = 100  # dependencies of one job
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,9 @@ class JobSpec:
     run_at_ms: int | None = None
     delay_ms: int | None = None
     timeout: float | None = None
+    after: tuple = ()  # ids of the jobs that must complete first
+    retry_on: tuple | None = None  # exit codes (and "timeout") that are retried; None: every failure
+    no_retry_on: tuple | None = None  # exit codes (and "timeout") that are not retried
 
 
 def parse_job_json(text):
@@ -81,6 +86,12 @@ def check_job(value):
             raise InvalidInput(
                 f"run_at must be an ISO-8601 timestamp with a zone, got {_show(run_at)}: {error}"
             ) from None
+    after = _after(value, job_id)
+    retry_on = _exit_codes(value, "retry_on")
+    no_retry_on = _exit_codes(value, "no_retry_on")
+    both = sorted(set(retry_on or ()) & set(no_retry_on or ()), key=str)
+    if both:
+        raise InvalidInput(f"{_show(both[0])} cannot be in both retry_on and no_retry_on")
     return JobSpec(
         command=command,
         id=job_id,
@@ -89,7 +100,39 @@ def check_job(value):
         run_at_ms=run_at_ms,
         delay_ms=None if delay is None else int(delay * 1000),
         timeout=timeout,
+        after=after,
+        retry_on=retry_on,
+        no_retry_on=no_retry_on,
     )
+
+
+def _after(value, job_id):
+    """The ids of `after` (a list of job ids, each once, not the job's own); whether they exist is the store's."""
+    if "after" not in value:
+        return ()
+    ids = value["after"]
+    if not isinstance(ids, list) or len(ids) > AFTER_LIMIT:
+        raise InvalidInput(f"after must be a list of at most {AFTER_LIMIT} job ids, got {_show(ids)}")
+    for item in ids:
+        if not (isinstance(item, str) and ID_PATTERN.fullmatch(item)):
+            raise InvalidInput(f"after must hold job ids (1-128 characters of A-Z a-z 0-9 . _ : -), got {_show(item)}")
+    if job_id is not None and job_id in ids:
+        raise InvalidInput(f"after: job '{job_id}' cannot wait for itself")
+    return tuple(dict.fromkeys(ids))  # a repeated id is one dependency
+
+
+def _exit_codes(value, key):
+    """A list of exit codes 1-255 and/or "timeout", as a sorted tuple; None when absent."""
+    if key not in value:
+        return None
+    codes = value[key]
+    if not isinstance(codes, list) or len(codes) > 256:
+        raise InvalidInput(f"{key} must be a list of exit codes (1-255) or \"{TIMEOUT_CODE}\", got {_show(codes)}")
+    for code in codes:
+        is_code = isinstance(code, int) and not isinstance(code, bool) and 1 <= code <= 255
+        if not (is_code or code == TIMEOUT_CODE):
+            raise InvalidInput(f"{key} must hold exit codes from 1 to 255 or \"{TIMEOUT_CODE}\", got {_show(code)}")
+    return tuple(sorted(set(codes), key=lambda code: (isinstance(code, str), code)))
 
 
 def _integer(value, key, low, high):

@@ -26,7 +26,8 @@ def test_stats_is_the_object_status_json_prints(client, store):
     response = client.get("/api/v1/stats", headers=AUTH)
     assert response.status_code == 200
     body = response.get_json()
-    assert body == {"jobs": {"pending": 1, "processing": 0, "completed": 0, "failed": 0, "dead": 0}, "workers": []}
+    assert body == {"jobs": {"pending": 1, "processing": 0, "completed": 0, "failed": 0, "dead": 0, "cancelled": 0},
+                    "workers": [], "paused": False}
     assert body == store.status()
 
 

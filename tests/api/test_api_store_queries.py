@@ -67,7 +67,7 @@ def test_retry_all_dead_resets_attempts_and_leaves_other_jobs_alone(store):
     for job_id in ("d1", "d2"):
         job = store.get_job(job_id)
         assert job["state"] == "pending" and job["attempts"] == 0 and job["worker_id"] is None
-    assert store.counts() == {"pending": 3, "processing": 0, "completed": 0, "failed": 0, "dead": 0}
+    assert store.counts() == {"pending": 3, "processing": 0, "completed": 0, "failed": 0, "dead": 0, "cancelled": 0}
 
 
 def test_set_settings_is_all_or_nothing(store):

@@ -6,6 +6,7 @@ import click
 from queuectl_core import STATES
 
 from . import output
+from .completion import complete_job_id
 from .context import BadInput, pass_context
 
 PROGRESS_MIN_JOBS = 10_000  # below this a progress bar would only flicker
@@ -71,6 +72,8 @@ def status(ctx, as_json):
     click.echo("Jobs")
     for state in STATES:
         click.echo(f"  {state:<11}{summary['jobs'][state]:>8}")
+    if summary["paused"]:
+        click.echo(f"\nPaused since {ctx.store.paused_since()}: workers claim nothing until `queuectl resume`.")
     workers = summary["workers"]
     click.echo(f"\nWorkers: {len(workers)} live")
     if workers:
@@ -98,16 +101,16 @@ def list_jobs(ctx, state, limit, offset, as_json):
 
 
 @click.command()
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", shell_complete=complete_job_id)
 @click.option("--json", "as_json", is_flag=True, help="Print the record with its history as JSON.")
 @pass_context
 def show(ctx, job_id, as_json):
     """One job with the history of its runs."""
-    job = ctx.store.get_job(_existing_id(job_id), history=True)
+    job = ctx.store.get_job(existing_id(job_id), history=True)
     output.print_json(job) if as_json else output.print_job_detail(job)
 
 
-def _existing_id(job_id):
+def existing_id(job_id):
     """`job_id` if it could name a stored job; JobNotFound for text no job id can hold.
 
     Undecodable bytes on the command line arrive as lone surrogates, which SQLite cannot bind."""
@@ -141,13 +144,43 @@ def dlq_list(ctx, limit, as_json):
 
 
 @dlq.command(name="retry")
-@click.argument("job_id", metavar="ID")
-@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
+@click.argument("job_id", metavar="ID", required=False, shell_complete=complete_job_id)
+@click.option("--all", "every", is_flag=True, help="Retry every dead job (asks first on a terminal).")
+@click.option("--yes", "-y", is_flag=True, help="With --all: do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help='Print the record as JSON (with --all: {"retried": n}).')
 @pass_context
-def dlq_retry(ctx, job_id, as_json):
-    """Move a dead job back to pending with attempts 0."""
-    record = ctx.store.retry_dead(_existing_id(job_id))
+def dlq_retry(ctx, job_id, every, yes, as_json):
+    """Move a dead job (or, with --all, every dead job) back to pending with attempts 0."""
+    if (job_id is None) == (not every):
+        raise click.UsageError("give one dead job's ID, or --all for every dead job")
+    if every:
+        from .operations import confirm
+
+        count = ctx.store.counts()["dead"]
+        if count:
+            confirm(f"Retry all {count} dead job{'s' if count != 1 else ''}?", yes)
+            count = ctx.store.retry_all_dead()
+        if as_json:
+            output.print_json({"retried": count})
+        else:
+            click.echo(f"{count} dead job{'s are' if count != 1 else ' is'} pending again (attempts reset to 0)")
+        return
+    record = ctx.store.retry_dead(existing_id(job_id))
     if as_json:
         output.print_json(record)
     else:
         click.echo(f"{job_id} is pending again (attempts reset to 0)")
+
+
+@dlq.command(name="purge")
+@click.option("--older-than", "older_than", default="0s", show_default=True, metavar="DURATION",
+              help="Only jobs that died longer ago than this: 30s, 90m, 12h, 7d, 2w or seconds.")
+@click.option("--dry-run", is_flag=True, help="Only print how many jobs would be deleted.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"count": n, "dry_run": bool}.')
+@pass_context
+def dlq_purge(ctx, older_than, dry_run, yes, as_json):
+    """Delete the dead jobs with their history (asks first on a terminal)."""
+    from .operations import purge_jobs
+
+    purge_jobs(ctx, ["dead"], older_than, dry_run, yes, as_json)

@@ -6,9 +6,12 @@ import sys
 import click
 from queuectl_core.errors import InvalidInput, QueueError
 
+from .completion import completion
 from .context import BadInput, Context
 from .jobs import dlq, enqueue, list_jobs, show, status
+from .logs import logs
 from .migrate import migrate
+from .operations import cancel, pause, purge, resume, wait_for_jobs
 from .settings import config
 from .workers import worker
 
@@ -41,6 +44,8 @@ def cli(ctx, db):
 
 
 for command in (enqueue, status, list_jobs, show, dlq, config, worker, migrate):
+    cli.add_command(command)
+for command in (logs, cancel, pause, resume, wait_for_jobs, purge, completion):
     cli.add_command(command)
 
 

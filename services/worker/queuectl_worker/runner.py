@@ -89,12 +89,28 @@ class JobProcess:
 
     def output_tail(self, limit=OUTPUT_TAIL_BYTES):
         """The last `limit` bytes of combined stdout and stderr, as text."""
+        return self.output_snapshot(limit)[0]
+
+    def output_size(self):
+        """Bytes of output so far (one fstat: cheap enough to ask often)."""
+        return os.fstat(self._output.fileno()).st_size
+
+    def output_snapshot(self, limit=OUTPUT_TAIL_BYTES):
+        """(text, offset): the last `limit` bytes at most, as text, and how many bytes came before them.
+
+        The kept part starts on a UTF-8 character boundary, so a reader that follows the output by
+        byte offsets (`queuectl logs --follow`) never splits a character."""
         size = self._output.seek(0, os.SEEK_END)
-        self._output.seek(max(0, size - limit))
-        text = self._output.read().decode("utf-8", errors="replace")
-        if size > limit:
-            text = f"[... {size - limit} earlier bytes not kept ...]\n" + text
-        return text
+        offset = max(0, size - limit)
+        self._output.seek(offset)
+        raw = self._output.read()
+        if offset:
+            skip = next((i for i, byte in enumerate(raw[:4]) if byte & 0xC0 != 0x80), 0)
+            raw, offset = raw[skip:], offset + skip
+        text = raw.decode("utf-8", errors="replace")
+        if offset:
+            text = f"[... {offset} earlier bytes not kept ...]\n" + text
+        return text, offset
 
     def close(self):
         """Release the output file and the pidfd."""

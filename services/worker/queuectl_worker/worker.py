@@ -11,7 +11,7 @@ import time
 
 from queuectl_core.store import open_store
 from queuectl_core.timeutil import now_ms
-from queuectl_core.transitions import COMPLETED, FAILED, INTERRUPTED, TIMEOUT, Outcome, decide
+from queuectl_core.transitions import CANCELLED, COMPLETED, FAILED, INTERRUPTED, TIMEOUT, Outcome, decide
 
 from .runner import JobProcess
 from .stats import collect_stats
@@ -25,6 +25,9 @@ POLL_MAX_SECONDS = 0.2
 # With change notifications a worker still looks now and then, for jobs whose run_at arrives.
 NOTIFIED_POLL_SECONDS = 0.25
 HEARTBEAT_MAX_SECONDS = 2.0
+# A running job's new output reaches the database this often (only when there is new output), for
+# `queuectl logs --follow` and the dashboard; each flush also reads whether the job was cancelled.
+OUTPUT_FLUSH_SECONDS = 0.5
 ERROR_WAIT_MIN_SECONDS = 0.2
 ERROR_WAIT_MAX_SECONDS = 5.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)  # SIGUSR1: the supervisor died
@@ -104,6 +107,9 @@ class Worker:
         if time.monotonic() >= self._next_heartbeat:
             self._heartbeat()
             self.store.reclaim_expired(self.settings, rng=self.rng)
+            deleted = self.store.apply_retention(self.settings)
+            if deleted:
+                log.info("worker %s: deleted %d jobs older than the retention setting", self.id, deleted)
             return idle_wait
         self.watcher.drain()  # before the claim, so no later change goes unnoticed
         claim = self.store.claim_next(self.id, self.lease_seconds)
@@ -156,10 +162,13 @@ class Worker:
             },
         )
         deadline = job.started + timeout if timeout else None
+        next_flush = job.started + OUTPUT_FLUSH_SECONDS
+        flushed_size = 0
         outcome = None
         try:
             while outcome is None:
-                limits = [self._until_heartbeat()]
+                cancel_requested = False
+                limits = [self._until_heartbeat(), next_flush - time.monotonic()]
                 if deadline is not None:
                     limits.append(deadline - time.monotonic())
                 if self._grace_left() is not None:
@@ -174,26 +183,47 @@ class Worker:
                 elif deadline is not None and time.monotonic() >= deadline:
                     job.kill_tree()
                     outcome = Outcome(TIMEOUT, None, f"timeout: killed after {timeout:g}s")
-                elif self._until_heartbeat() == 0 and not self._heartbeat(claim, job).lease_held:
-                    # Another worker took the job over: stop our copy so it never runs twice at once.
+                elif self._until_heartbeat() == 0:
+                    beat = self._heartbeat(claim, job)
+                    if not beat.lease_held:
+                        # Another worker took the job over: stop our copy so it never runs twice at once.
+                        job.kill_tree()
+                        log.warning("worker %s: lost the lease of job %s; stopped its run", self.id, claim.id)
+                        return
+                    cancel_requested = beat.cancel_requested
+                elif time.monotonic() >= next_flush:
+                    next_flush = time.monotonic() + OUTPUT_FLUSH_SECONDS
+                    if job.output_size() != flushed_size:
+                        flushed_size = job.output_size()
+                        cancel_requested = self._flush_output(claim, job)
+                if cancel_requested and outcome is None:
                     job.kill_tree()
-                    log.warning("worker %s: lost the lease of job %s; stopped its run", self.id, claim.id)
-                    return
+                    outcome = Outcome(CANCELLED, None, "cancelled by request while running: its process tree"
+                                      " was stopped")
                 _drain(self._signal_read)
-            self._record(claim, outcome, job.output_tail())
+            self._record(claim, outcome, *job.output_snapshot())
         finally:
             job.close()
 
-    def _record(self, claim, outcome, output):
+    def _flush_output(self, claim, job):
+        """Store the running job's output tail; True when the job was cancelled meanwhile. Best effort:
+        a database error is logged and the run goes on (the next flush or the result catches up)."""
+        try:
+            return self.store.flush_output(claim, *job.output_snapshot())
+        except self.store.Error as error:
+            log.warning("worker %s: could not store the output of job %s so far: %s", self.id, claim.id, error)
+            return False
+
+    def _record(self, claim, outcome, output, output_offset=0):
         """Store the outcome; a database error is retried while the lease would still hold."""
         error_wait = ERROR_WAIT_MIN_SECONDS
         give_up = time.monotonic() + self.lease_seconds
         while True:
             now = now_ms()
             transition = decide(claim.job["attempts"], claim.job["max_retries"], outcome, self.settings, now,
-                                self.rng)
+                                self.rng, claim.job.get("retry_on"), claim.job.get("no_retry_on"))
             try:
-                recorded = self.store.finish_run(claim, outcome, output, transition, now)
+                recorded = self.store.finish_run(claim, outcome, output, transition, now, output_offset)
                 break
             except self.store.Error as error:
                 if time.monotonic() + error_wait > give_up:
