@@ -132,8 +132,33 @@ def connect(path):
         connection.execute("PRAGMA foreign_keys=ON")
         migrate(connection)
     except sqlite3.Error as error:
-        raise DatabaseUnusable(f"database {path} is unusable: {error}") from None
+        raise DatabaseUnusable(f"database {path} is unusable: {error}{unwritable_hint(path)}") from None
     return connection
+
+
+def unwritable_hint(path):
+    """Why the database at `path` cannot be written, as a parenthesized hint ('' when nothing is found).
+
+    SQLite's own words ("unable to open database file", "attempt to write a readonly database", "disk I/O
+    error") do not say that in WAL mode it must create PATH-wal and PATH-shm beside the file, so a read-only
+    directory or file system, or a full disk, fails even for reads."""
+    directory = os.path.dirname(path) or "."
+    try:
+        filesystem = os.statvfs(directory)
+    except OSError:
+        return ""
+    if filesystem.f_flag & os.ST_RDONLY:
+        return f" (the file system holding {directory} is mounted read-only)"
+    if filesystem.f_bavail * filesystem.f_frsize < 64 * 1024:
+        return (f" (no space left on the file system holding {directory}: SQLite needs some even to read, for"
+                f" {os.path.basename(path)}-wal and -shm)")
+    if not os.access(directory, os.W_OK):
+        name = os.path.basename(path)
+        return (f" (the directory {directory} is not writable: SQLite creates {name}-wal and {name}-shm"
+                " beside the database)")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return " (the file is read-only)"
+    return ""
 
 
 @contextmanager

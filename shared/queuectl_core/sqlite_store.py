@@ -53,6 +53,18 @@ class SqliteStore(Store):
         """Close the connection."""
         self.connection.close()
 
+    def check_writable(self):
+        """Commit a write that changes nothing visible; a read-only file fails it (with SQLITE_READONLY) only at
+        the commit: opening and BEGIN IMMEDIATE succeed."""
+        try:
+            with self._transaction() as connection:
+                connection.execute("INSERT INTO settings (name, value) VALUES ('queuectl-write-probe', '0')")
+                connection.execute("DELETE FROM settings WHERE name = 'queuectl-write-probe'")
+        except sqlite3.Error as error:
+            if getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY:
+                raise DatabaseUnusable(
+                    f"database {self.path} is read-only: {error}{db.unwritable_hint(self.path)}") from None
+
     def _apply_durability(self):
         try:
             if self.get_settings()["durability"] == "full":

@@ -107,6 +107,10 @@ class Store:
         """Release the connection."""
         raise NotImplementedError
 
+    def check_writable(self):
+        """Raise DatabaseUnusable when the database can be read but never written (a read-only file); a passing
+        trouble such as a full disk is not reported here: workers wait for it like for any database error."""
+
     # ---- enqueue -------------------------------------------------------------------
 
     def enqueue(self, spec, now=None):

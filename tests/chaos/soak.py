@@ -19,6 +19,7 @@ Exit status 0 when every check holds, 1 otherwise; the report is printed (and wr
 import argparse
 import collections
 import json
+import os
 import random
 import signal
 import sys
@@ -186,6 +187,7 @@ def run_soak(workdir, jobs=5000, workers=4, kill_every=2.0, sigterm_every=5, lea
         exit_codes = chaos.stop_all()
         report = verify(db, output, jobs, chaos, store)
         report.update(seed=seed, seconds=round(elapsed, 1), jobs_per_second=round(jobs / elapsed, 1),
+                      load_average_1m_at_end=round(os.getloadavg()[0], 2),
                       graceful_exit_codes=collections.Counter(exit_codes))
         bad_exits = [code for code in exit_codes if code not in (0, None)]
         if bad_exits:

@@ -35,3 +35,14 @@ def test_kill_9_in_the_middle_of_a_bulk_enqueue_of_100k_jobs_leaves_all_or_nothi
     assert again.returncode == 0, again.stderr
     assert batch_count(db, "batch") == 100_000
     assert integrity(db) == "ok" and counts_consistent(db)[0]
+
+
+def test_enqueuers_workers_and_api_readers_at_once_never_see_database_is_locked(tmp_path):
+    from contention import format_report as format_contention
+    from contention import run_contention
+
+    report = run_contention(tmp_path, seconds=6, enqueuers=4, workers=4, readers=1, log=lambda *_: None)
+
+    assert report["jobs_enqueued"] > 0 and report["api_requests"] > 0, format_contention(report)
+    assert report["locked_reaching_a_user"] == 0 and report["locked_reaching_a_job"] == 0, format_contention(report)
+    assert report["ok"], format_contention(report)

@@ -78,8 +78,13 @@ def main(argv=None):
     try:
         if args.health:
             sys.exit(0 if healthy(args.db) else 1)
-        # Open (and migrate) once before forking, so a bad database is one clear error.
-        open_store(args.db).close()
+        # Open (and migrate) once before forking, so a bad database is one clear error; a read-only one too (a
+        # worker could never record a run), while a full disk is waited for.
+        store = open_store(args.db)
+        try:
+            store.check_writable()
+        finally:
+            store.close()
     except DatabaseUnusable as error:
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -80,13 +80,19 @@ class Worker:
 
     def run(self):
         """The main loop; returns the process's exit code."""
-        self.store.register_worker(self.id, self.host, os.getpid())
-        log.info("worker %s started (pid %d, database %s)", self.id, os.getpid(), self.store.location)
         idle_wait = POLL_MIN_SECONDS
         error_wait = ERROR_WAIT_MIN_SECONDS
+        registered = False
         try:
             while not self.stopping:
                 try:
+                    if not registered:
+                        # In the loop: a worker that starts while the database cannot be written (a full disk)
+                        # waits for it like for any database error, instead of crashing into a restart loop.
+                        self.store.register_worker(self.id, self.host, os.getpid())
+                        registered = True
+                        log.info("worker %s started (pid %d, database %s)", self.id, os.getpid(),
+                                 self.store.location)
                     idle_wait = self._step(idle_wait)
                     error_wait = ERROR_WAIT_MIN_SECONDS
                 except self.store.Error as error:
@@ -96,7 +102,8 @@ class Worker:
                     error_wait = min(error_wait * 2, ERROR_WAIT_MAX_SECONDS)
         finally:
             try:
-                self.store.unregister_worker(self.id)
+                if registered:
+                    self.store.unregister_worker(self.id)
             except self.store.Error as error:
                 log.error("worker %s: could not unregister: %s", self.id, error)
             log.info("worker %s stopped", self.id)
