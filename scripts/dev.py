@@ -112,7 +112,9 @@ class Launcher:
         for number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(number, self._on_signal)
         self.start("api", [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "queuectl_api:create_app()"], env)
-        self.start("workers", [str(BIN / "queuectl-worker"), "--count", str(args.workers)], env)
+        # The workers have no use for the token; their jobs could read it from /proc/<worker pid>/environ.
+        worker_env = {key: value for key, value in env.items() if key != "QUEUECTL_API_TOKEN"}
+        self.start("workers", [str(BIN / "queuectl-worker"), "--count", str(args.workers)], worker_env)
         url = f"http://{bind}"
         if not wait_until_healthy(f"{url}/healthz", self.children["api"]):
             print("make dev: the API did not start (see its messages above)", file=sys.stderr)

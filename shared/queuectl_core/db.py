@@ -111,7 +111,8 @@ def resolve_path(location=None):
         location = location[len("sqlite://"):]
     if not location:
         location = default_path()
-        os.makedirs(os.path.dirname(location), exist_ok=True)
+        # Private (0700): commands and their output may hold secrets that other local users must not read.
+        os.makedirs(os.path.dirname(location), mode=0o700, exist_ok=True)
     return os.path.abspath(location)
 
 

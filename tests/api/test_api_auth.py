@@ -146,3 +146,89 @@ def test_the_app_reads_the_token_and_database_from_the_environment(db_path, monk
     client = create_app().test_client()
     assert client.get("/api/v1/stats", headers=AUTH).status_code == 200
     assert db_path.exists()
+
+
+# ---- the whole url_map: nothing new slips in without a check ---------------------------------------------------
+
+# Routes open to anyone, by (method, rule): health and metrics (counts only), the login form and logout (CSRF-checked),
+# static assets. Any other rule must answer 401 (API) or send the visitor to the login page (dashboard).
+PUBLIC = {("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
+          ("GET", "/static/<path:filename>")}
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def every_request(app):
+    """(method, rule, url) for every method of every rule of the app, path parameters filled in."""
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield method, rule.rule, re.sub(r"<[^>]+>", "some-job", rule.rule)
+
+
+def test_every_route_is_public_by_name_or_closed_without_credentials(app, client):
+    for method, rule, url in every_request(app):
+        if (method, rule) in PUBLIC:
+            continue
+        response = client.open(url, method=method, json={"command": "true"})
+        if rule.startswith("/api/"):
+            assert response.status_code == 401, (method, url, response.status_code)
+        else:
+            assert response.status_code == 302, (method, url, response.status_code)
+            assert response.headers["Location"].startswith("/login"), (method, url)
+
+
+def test_the_public_routes_show_counts_but_never_a_command_an_id_or_output(app, client):
+    from api_support import add_job
+
+    with app.app_context():
+        from queuectl_api.storage import get_store
+
+        add_job(get_store(), "echo secret-command-marker", id="secret-id-marker")
+    for url in ("/healthz", "/metrics", "/login"):
+        body = client.get(url).get_data(as_text=True)
+        assert "secret-command-marker" not in body and "secret-id-marker" not in body, url
+
+
+def test_every_state_changing_api_route_refuses_a_session_without_its_csrf_header(app, logged_in):
+    client, csrf = logged_in
+    checked = 0
+    for method, rule, url in every_request(app):
+        if rule.startswith("/api/") and method in STATE_CHANGING:
+            refused = client.open(url, method=method, json={"command": "true"})
+            assert refused.status_code == 403, (method, url, refused.status_code)
+            forged = client.open(url, method=method, json={"command": "true"}, headers={"X-CSRF-Token": "forged"})
+            assert forged.status_code == 403, (method, url, forged.status_code)
+            checked += 1
+    assert checked >= 5
+
+
+def test_every_post_form_of_every_dashboard_page_carries_the_session_csrf_token(app, logged_in):
+    client, csrf = logged_in
+    pages = [url for method, rule, url in every_request(app)
+             if method == "GET" and not rule.startswith(("/api/", "/static/", "/healthz", "/metrics"))]
+    post_forms = 0
+    for url in pages:
+        html = client.get(url).get_data(as_text=True)
+        for form in re.findall(r"<form\b[^>]*>.*?</form>", html, re.S | re.I):
+            opening = form[: form.index(">") + 1].lower()
+            if 'method="post"' in opening:
+                post_forms += 1
+                assert f'name="csrf_token" value="{csrf}"' in form, (url, opening)
+            else:
+                # Other forms never submit to the server themselves: the page's script sends them through the
+                # API with the session's X-CSRF-Token header (or they are dialogs).
+                assert "action=" not in opening, (url, opening)
+    assert post_forms >= len(pages)  # at least the logout form on every page
+
+
+def test_the_dashboard_scripts_reach_the_server_only_through_the_wrapper_that_sends_the_csrf_header():
+    from pathlib import Path
+
+    import queuectl_api
+
+    static = Path(queuectl_api.__file__).parent / "static"
+    wrapper = (static / "api.js").read_text()
+    assert '"X-CSRF-Token": csrfToken' in wrapper
+    for script in static.glob("*.js"):
+        text = script.read_text()
+        if script.name != "api.js":
+            assert "fetch(" not in text and "XMLHttpRequest" not in text and ".submit(" not in text, script.name
