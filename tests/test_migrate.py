@@ -12,6 +12,7 @@ def fill(store):
     for n in range(5):
         store.enqueue(check_job({"id": f"p{n}", "command": f"echo {n}", "priority": n}))
     store.enqueue(check_job({"id": "dead1", "command": "exit 2", "max_retries": 0}))
+    store.enqueue(check_job({"id": "child", "command": "true", "after": ["p0"]}))
     running = store.claim_next("w", 30)
     assert running.id == "p4"
     claim = store.claim_next("w", 30)
@@ -32,13 +33,14 @@ def test_a_sqlite_queue_is_copied_whole_into_postgresql(sqlite_path, pg_url, pro
 
     result = run_cli(sqlite_path, "migrate", "--to", pg_url)
     assert result.returncode == 0, result.stderr
-    assert "Copied 6 jobs, 2 runs and 1 setting" in result.stdout
+    assert "Copied 7 jobs, 2 runs and 1 setting" in result.stdout
 
     target = open_store(pg_url)
     after = {job["id"]: target.get_job(job["id"], history=True) for job in target.list_jobs(limit=100)}
     assert after == before
     assert target.counts() == source.counts()
     assert target.get_settings()["backoff_base"] == 3
+    assert target._read("SELECT count(*) FROM job_deps").fetchone()[0] == 1  # child still waits for p0
     # The copy is a working queue: new jobs get fresh sequence numbers and workers run them.
     target.enqueue(check_job({"id": "new", "command": "true"}))
     assert target.list_jobs(limit=1)[0]["id"] == "new"

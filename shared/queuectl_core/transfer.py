@@ -5,8 +5,8 @@ Used by `queuectl migrate --to postgresql://...` when a queue outgrows one host.
 
 from .errors import WrongState
 
-# In dependency order: runs refer to jobs.
-TABLES = ("jobs", "runs", "settings")
+# In dependency order: job_deps and runs refer to jobs.
+TABLES = ("jobs", "job_deps", "runs", "settings")
 BATCH = 5_000
 
 
