@@ -12,7 +12,6 @@ import struct
 import time
 
 _IN_MODIFY = 0x00000002
-_IN_CLOSE_WRITE = 0x00000008
 _IN_CREATE = 0x00000100
 _IN_NONBLOCK = 0o4000
 _IN_CLOEXEC = 0o2000000
@@ -73,7 +72,9 @@ def _inotify_watch(directory):
         fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
         if fd < 0:
             return None
-        mask = _IN_MODIFY | _IN_CLOSE_WRITE | _IN_CREATE
+        # Not IN_CLOSE_WRITE: every process that merely read the database (an API request, `queuectl status`)
+        # closes files it opened read-write; a commit or a checkpoint always writes, which IN_MODIFY sees.
+        mask = _IN_MODIFY | _IN_CREATE
         if libc.inotify_add_watch(fd, os.fsencode(directory), mask) < 0:
             os.close(fd)
             return None

@@ -137,8 +137,8 @@ class Chaos:
             time.sleep(0.05)  # a group started a moment ago gets to install its signal handlers first
         for group in self.groups:
             group.signal_supervisor(signal.SIGTERM)
-        codes = [group.wait(timeout) for group in self.groups + self.retired if group.process.returncode != -9]
-        return codes
+        return {group.number: group.wait(timeout) for group in self.groups + self.retired
+                if group.process.returncode != -9}
 
     def logs(self):
         return {group.number: group.log_text() for group in self.groups + self.retired}
@@ -188,10 +188,12 @@ def run_soak(workdir, jobs=5000, workers=4, kill_every=2.0, sigterm_every=5, lea
         report = verify(db, output, jobs, chaos, store)
         report.update(seed=seed, seconds=round(elapsed, 1), jobs_per_second=round(jobs / elapsed, 1),
                       load_average_1m_at_end=round(os.getloadavg()[0], 2),
-                      graceful_exit_codes=collections.Counter(exit_codes))
-        bad_exits = [code for code in exit_codes if code not in (0, None)]
-        if bad_exits:
-            report["problems"].append(f"worker groups exited with {bad_exits} after SIGTERM")
+                      graceful_exit_codes=collections.Counter(exit_codes.values()))
+        logs = chaos.logs()
+        for number, code in exit_codes.items():
+            if code != 0:
+                tail = " | ".join(logs[number].strip().splitlines()[-6:])
+                report["problems"].append(f"worker group {number} exited with {code} after SIGTERM; its log: {tail}")
         report["ok"] = not report["problems"]
         return report
     finally:

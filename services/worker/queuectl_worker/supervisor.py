@@ -53,6 +53,10 @@ class Supervisor:
                     self._spawn()
             if time.monotonic() < self.sweep_until:
                 self._end_orphans()
+        # Every worker is gone: ignore further stop signals. Python resets its own handlers to the default action
+        # while the interpreter shuts down, so one more Ctrl-C or SIGTERM then would turn this clean stop into 143.
+        for number in RELAYED_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
         return 0
 
     def _timeout(self):

@@ -131,9 +131,17 @@ class Worker:
 
     def _idle(self, idle_wait):
         if self.watcher.works:
-            timeout = min(NOTIFIED_POLL_SECONDS, self._until_heartbeat())
-            select.select([self.watcher.fileno(), self._signal_read], [], [], max(timeout, 0))
-            return idle_wait
+            # Wake for a change of the queue itself (or a signal), not for any event the watcher reports: with
+            # SQLite, inotify also sees other files of the directory, and every idle worker woken for nothing
+            # would take the write lock for a claim that finds nothing.
+            deadline = time.monotonic() + min(NOTIFIED_POLL_SECONDS, self._until_heartbeat())
+            while True:
+                ready, _, _ = select.select([self.watcher.fileno(), self._signal_read], [], [],
+                                            max(deadline - time.monotonic(), 0))
+                if not ready or self._signal_read in ready or self.watcher.drain():
+                    return idle_wait
+                if time.monotonic() >= deadline:
+                    return idle_wait
         select.select([self._signal_read], [], [], min(idle_wait, self._until_heartbeat()))
         return min(idle_wait * 2, POLL_MAX_SECONDS)
 
