@@ -85,3 +85,9 @@ bench: install $(BENCH_STAMP) ## every figure of the benchmark suite side by sid
 
 bench-check: install $(BENCH_STAMP) ## exit 1 if benchmarks/results/latest.json misses a target (runs the suite when there is none)
 	$(BIN)/python benchmarks/run.py --check
+
+# ---- chaos (issue 8) ----
+.PHONY: chaos
+
+chaos: install ## the chaos campaign (~3-5 min): soak under kills, kill -9 in a bulk enqueue, contention with p99 claim latency; reports in tests/chaos/results/
+	$(BIN)/python tests/chaos/run.py
