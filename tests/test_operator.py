@@ -189,21 +189,25 @@ def test_a_dependent_of_a_dead_job_ends_dead_naming_it(store, db_path, processes
     assert result.returncode == 1 and "needs-that dead: dependency 'needs-it' ended dead" in result.stdout
 
 
-def test_enqueue_refuses_unknown_or_malformed_dependencies_with_exit_2(store, db_path):
+def test_enqueue_refuses_malformed_input_with_exit_2_and_unknown_dependencies_with_exit_1(store, db_path):
     enqueue(store, "true", id="known")
-    for job, words in [
-        ({"command": "true", "after": ["known", "unknown"]}, "after: no job with id 'unknown'"),
-        ({"command": "true", "after": "known"}, "after must be a list"),
-        ({"command": "true", "id": "me", "after": ["me"]}, "cannot wait for itself"),
-        ({"command": "true", "retry_on": [0]}, "retry_on must hold exit codes from 1 to 255"),
-        ({"command": "true", "retry_on": [2], "no_retry_on": [2]}, "cannot be in both"),
+    for job, code, words in [
+        ({"command": "true", "after": ["known", "unknown"]}, 1, "after: no job with id 'unknown'"),
+        ({"command": "true", "id": "me", "after": ["me"]}, 1, "after: job 'me' cannot wait for itself"),
+        ({"command": "true", "after": "known"}, 2, "after must be a list"),
+        ({"command": "true", "after": ["bad id"]}, 2, "after must hold job ids"),
+        ({"command": "true", "retry_on": [0]}, 2, "retry_on must hold exit codes from 1 to 255"),
+        ({"command": "true", "no_retry_on": [2.0]}, 2, "no_retry_on must hold exit codes from 1 to 255"),
     ]:
         result = run_cli(db_path, "enqueue", json.dumps(job))
-        assert result.returncode == 2, (job, result.stderr)
+        assert result.returncode == code, (job, result.stderr)
         assert words in result.stderr and "Traceback" not in result.stderr
     lines = '{"id": "one", "command": "true", "after": ["two"]}\n{"id": "two", "command": "true"}\n'
     bulk = run_cli(db_path, "enqueue", "-", input=lines)
     assert bulk.returncode == 2 and "line 1: after: job 'two' comes on line 2" in bulk.stderr
+    lines = '{"id": "one", "command": "true"}\n{"id": "two", "command": "true", "after": ["none"]}\n'
+    bulk = run_cli(db_path, "enqueue", "-", input=lines)
+    assert bulk.returncode == 1 and "line 2: after: no job with id 'none'" in bulk.stderr
     assert cli_json(db_path, "status")["jobs"]["pending"] == 1
 
 

@@ -3,7 +3,7 @@ retention, run output and the exit-code policy of decide()."""
 
 import pytest
 from queuectl_core import db
-from queuectl_core.errors import InvalidInput, JobNotFound, RunNotFound, WrongState
+from queuectl_core.errors import BadDependency, InvalidInput, JobNotFound, RunNotFound, WrongState
 from queuectl_core.sqlite_store import CLAIM
 from queuectl_core.store import SqliteStore
 from queuectl_core.transitions import CANCELLED, COMPLETED, FAILED, TIMEOUT, Outcome, decide, retryable
@@ -100,11 +100,11 @@ def test_waiting_for_a_completed_job_waits_for_nothing(store):
 
 def test_unknown_dependencies_are_refused_and_nothing_is_added(store):
     add(store, id="a")
-    with pytest.raises(InvalidInput, match="after: no job with id 'nope'"):
+    with pytest.raises(BadDependency, match="after: no job with id 'nope'"):
         add(store, id="b", after=["a", "nope"])
     with pytest.raises(JobNotFound):
         store.get_job("b")
-    with pytest.raises(InvalidInput, match="line 2: after: no job with id 'nope'"):
+    with pytest.raises(BadDependency, match="line 2: after: no job with id 'nope'"):
         store.enqueue_many([(1, check_job({"command": "x", "id": "m1"})),
                             (2, check_job({"command": "x", "after": ["nope"]}))])
     assert sum(store.counts().values()) == 1
@@ -346,6 +346,7 @@ SETTINGS = {"backoff_base": 2, "backoff_max": 3600, "backoff_jitter": "none"}
     (Outcome(TIMEOUT, None, "timeout"), [1], None, True),  # a timeout is retryable unless said otherwise
     (Outcome(TIMEOUT, None, "timeout"), None, ["timeout"], False),
     (Outcome(FAILED, None, "killed by signal KILL"), [1], [2], True),
+    (Outcome(FAILED, 2, "exit code 2"), [2], [2], False),  # no_retry_on wins
 ])
 def test_retryable_follows_the_jobs_exit_code_lists(outcome, retry_on, no_retry_on, expected):
     assert retryable(outcome, retry_on, no_retry_on) is expected

@@ -29,10 +29,3 @@ def parse_duration(value, name):
                            f" got {shown}")
     return int(seconds) if float(seconds).is_integer() else seconds
 
-
-def format_duration(seconds):
-    """The largest whole unit: 604800 -> '7d', 5400 -> '90m', 42 -> '42s'."""
-    for unit in ("w", "d", "h", "m"):
-        if seconds and seconds % UNITS[unit] == 0:
-            return f"{int(seconds // UNITS[unit])}{unit}"
-    return f"{seconds:g}s"

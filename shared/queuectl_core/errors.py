@@ -27,6 +27,11 @@ class DuplicateJob(QueueError):
         self.line = line
 
 
+class BadDependency(QueueError):
+    """A job's `after` names a job the queue does not hold (or the job itself): exit 1 / HTTP 409, like a
+    duplicate id, since whether an id is known depends on the queue, not on the input alone."""
+
+
 class WrongState(QueueError):
     """The job exists but is not in a state that allows the action: exit 1 / HTTP 409."""
 

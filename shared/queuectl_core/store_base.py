@@ -9,7 +9,15 @@ import os
 from dataclasses import dataclass
 
 from . import settings as settings_module
-from .errors import DatabaseUnusable, DuplicateJob, InvalidInput, JobNotFound, RunNotFound, WrongState
+from .errors import (
+    BadDependency,
+    DatabaseUnusable,
+    DuplicateJob,
+    InvalidInput,
+    JobNotFound,
+    RunNotFound,
+    WrongState,
+)
 from .queries import JOB_COLUMNS, PAUSED, RUN_SUCCEEDED
 from .timeutil import now_ms, to_iso
 from .transitions import CANCELLED, LOST, Outcome, decide
@@ -176,12 +184,14 @@ class Store:
             job_seq = connection.execute(self.q.seq_of, {"id": job_id}).fetchone()[0]
             ended = None
             for dependency in after:
+                if dependency == job_id:
+                    raise BadDependency(f"{where}after: job '{job_id}' cannot wait for itself")
                 if line is not None and lines.get(dependency, 0) >= line:
                     raise InvalidInput(f"{where}after: job '{dependency}' comes on line {lines[dependency]};"
                                        " a job can only wait for jobs enqueued before it")
                 found = connection.execute(self.q.dependency, {"id": dependency}).fetchone()
                 if found is None:
-                    raise InvalidInput(f"{where}after: no job with id '{dependency}'")
+                    raise BadDependency(f"{where}after: no job with id '{dependency}'")
                 dependency_seq, state = found
                 if state == "completed":
                     continue
@@ -668,6 +678,7 @@ class Store:
             "durations": {"buckets": buckets, "count": finished, "sum": duration_sum},
             "workers": self.live_workers(now),
             "oldest_waiting_seconds": 0.0 if oldest is None else max(0.0, (now - oldest) / 1000),
+            "paused": self.paused_since() is not None,
         }
 
 

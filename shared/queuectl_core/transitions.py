@@ -35,7 +35,8 @@ class Transition:
 def retryable(outcome, retry_on=None, no_retry_on=None):
     """Whether a failed run may be retried under a job's exit-code policy.
 
-    An exit code in `no_retry_on` is not retried; with `retry_on` given, only its exit codes are.
+    An exit code in `no_retry_on` is not retried (even if `retry_on` names it too); with `retry_on` given,
+    only its exit codes are.
     A timeout is retried unless `no_retry_on` names "timeout"; a lost worker or a signal always is."""
     if outcome.kind == TIMEOUT:
         return not (no_retry_on and TIMEOUT_CODE in no_retry_on)

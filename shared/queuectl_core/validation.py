@@ -86,12 +86,9 @@ def check_job(value):
             raise InvalidInput(
                 f"run_at must be an ISO-8601 timestamp with a zone, got {_show(run_at)}: {error}"
             ) from None
-    after = _after(value, job_id)
+    after = _after(value)
     retry_on = _exit_codes(value, "retry_on")
     no_retry_on = _exit_codes(value, "no_retry_on")
-    both = sorted(set(retry_on or ()) & set(no_retry_on or ()), key=str)
-    if both:
-        raise InvalidInput(f"{_show(both[0])} cannot be in both retry_on and no_retry_on")
     return JobSpec(
         command=command,
         id=job_id,
@@ -106,8 +103,9 @@ def check_job(value):
     )
 
 
-def _after(value, job_id):
-    """The ids of `after` (a list of job ids, each once, not the job's own); whether they exist is the store's."""
+def _after(value):
+    """The ids of `after` (a list of job ids, each once); whether they exist (and are not the job itself)
+    is the store's to say."""
     if "after" not in value:
         return ()
     ids = value["after"]
@@ -116,8 +114,6 @@ def _after(value, job_id):
     for item in ids:
         if not (isinstance(item, str) and ID_PATTERN.fullmatch(item)):
             raise InvalidInput(f"after must hold job ids (1-128 characters of A-Z a-z 0-9 . _ : -), got {_show(item)}")
-    if job_id is not None and job_id in ids:
-        raise InvalidInput(f"after: job '{job_id}' cannot wait for itself")
     return tuple(dict.fromkeys(ids))  # a repeated id is one dependency
 
 

@@ -285,3 +285,78 @@ def test_logging_out_ends_the_session(page, site):
     expect(page).to_have_url(f"{base}/login")
     page.goto(f"{base}/")
     expect(page).to_have_url(re.compile(r"/login\?next="))
+
+
+# ---- operator features (issue 7) ------------------------------------------------------------------------------
+
+
+def test_the_job_page_shows_a_running_jobs_output_live_and_cancels_it(page, site, processes):
+    base, db_path = site
+    enqueue(base, {"command": "for n in 1 2 3 4 5 6 7 8 9; do echo tick-$n; sleep 1; done", "id": "live-log"})
+    processes.start_workers(db_path, "--count", "1")
+    page.goto(f"{base}/jobs/live-log")
+    expect(page.locator("#log")).to_contain_text("tick-1")
+    expect(page.locator("#log-label")).to_contain_text("running, live")
+    expect(page.locator("#log")).to_contain_text("tick-3")  # new lines appear while the job runs
+    page.click("#cancel")
+    expect(page.locator("#confirm-cancel")).to_have_text("Keep it")
+    page.click("#confirm-ok")
+    expect(page.locator("#job-state")).to_have_text("cancelled")
+    expect(page.locator("#log-label")).to_contain_text("finished")
+    expect(page.locator("#cancel")).to_be_hidden()
+    expect(page.locator("#history tbody tr").first).to_contain_text("cancelled by request while running")
+
+
+def test_pause_and_resume_from_the_overview(page, site, store, processes):
+    base, db_path = site
+    processes.start_workers(db_path, "--count", "1")
+    page.click("#pause-queue")
+    page.click("#confirm-ok")
+    expect(page.locator("#paused-banner")).to_be_visible()
+    expect(page.locator("#pause-queue")).to_have_text("Resume queue")
+    enqueue(base, {"command": "true", "id": "held-by-pause"})
+    page.wait_for_timeout(2500)
+    assert store.get_job("held-by-pause")["state"] == "pending"
+    page.click("#pause-queue")  # resuming asks nothing
+    expect(page.locator("#paused-banner")).to_be_hidden()
+    wait_for(lambda: store.get_job("held-by-pause")["state"] == "completed", 20, message="the job to run")
+
+
+def test_cancel_and_purge_from_the_jobs_list_and_dependencies_on_the_job_page(page, site, store):
+    base, _ = site
+    enqueue(base, {"command": "true", "id": "to-cancel", "delay": 3600})
+    enqueue(base, {"command": "true", "id": "after-it", "after": ["to-cancel"], "no_retry_on": [2, "timeout"]})
+    page.goto(f"{base}/jobs/after-it")
+    expect(page.locator("#job-after a")).to_have_text("to-cancel")
+    expect(page.locator("#job-fields")).to_contain_text("2, timeout")
+    page.goto(f"{base}/jobs?q=to-cancel")
+    page.click('[data-cancel="to-cancel"]')
+    page.click("#confirm-ok")
+    expect(page.locator(".toast.success")).to_contain_text("Job to-cancel is cancelled.")
+    assert store.get_job("after-it")["last_error"] == "dependency 'to-cancel' was cancelled"
+    page.goto(f"{base}/jobs?state=cancelled")
+    expect(page.locator("#purge-controls")).to_be_visible()
+    page.select_option("#purge-age", "0")
+    page.click("#purge")
+    expect(page.locator("#confirm-title")).to_contain_text("cancelled job(s)?")
+    page.click("#confirm-ok")
+    expect(page.locator(".toast.success")).to_contain_text("cancelled job(s)")
+    expect(page.locator("#jobs tbody")).to_contain_text("No jobs here.")
+    assert store.counts()["cancelled"] == 0
+
+
+def test_the_enqueue_form_sends_dependencies_and_shows_an_unknown_one_by_its_field(page, site, store):
+    base, _ = site
+    enqueue(base, {"command": "true", "id": "form-first", "delay": 3600})
+    page.goto(f"{base}/enqueue")
+    page.fill("#command", "true")
+    page.fill("#after", "form-first, no-such-job")
+    page.click("#submit")
+    expect(page.locator('[data-error-for="after"]')).to_contain_text("after: no job with id 'no-such-job'")
+    page.fill("#after", "form-first")
+    page.fill("#retry_on", "1 3")
+    page.fill("#id", "form-second")
+    page.click("#submit")
+    expect(page.locator("#enqueued-link")).to_have_text("form-second")
+    job = store.get_job("form-second")
+    assert (job["after"], job["retry_on"]) == (["form-first"], [1, 3])

@@ -34,6 +34,7 @@ def test_the_served_document_is_openapi_3_with_bearer_auth(client):
 CONFIG = SchemathesisConfig.from_dict(
     {"checks": {"negative_data_rejection": {"expected-statuses": [400, 401, 403, 404, 405, 409, 413, 422]}}})
 INTEGER_KEYS = {"max_retries", "priority"}
+INTEGER_LIST_KEYS = {"retry_on", "no_retry_on"}  # lists of exit codes
 
 
 def exact_integer(key, value):
@@ -41,6 +42,8 @@ def exact_integer(key, value):
     write generated integers as integers."""
     if key in INTEGER_KEYS and isinstance(value, float) and value.is_integer():
         return int(value)
+    if key in INTEGER_LIST_KEYS and isinstance(value, list):
+        return [int(item) if isinstance(item, float) and item.is_integer() else item for item in value]
     return value
 
 

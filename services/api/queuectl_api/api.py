@@ -130,3 +130,7 @@ def openapi_document():
     """The OpenAPI 3 description of this API."""
     params.query_args(())
     return openapi.document()
+
+
+# The operator routes (issue 7) join this blueprint before any app registers it.
+from . import operations  # noqa: E402, F401

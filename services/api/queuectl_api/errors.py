@@ -4,7 +4,15 @@ import logging
 import sqlite3
 
 from flask import jsonify
-from queuectl_core.errors import DatabaseUnusable, DuplicateJob, InvalidInput, JobNotFound, WrongState
+from queuectl_core.errors import (
+    BadDependency,
+    DatabaseUnusable,
+    DuplicateJob,
+    InvalidInput,
+    JobNotFound,
+    RunNotFound,
+    WrongState,
+)
 from werkzeug.exceptions import HTTPException
 
 from .auth import CsrfRejected, Unauthorized
@@ -17,7 +25,9 @@ STATUSES = (
     (Unauthorized, 401),
     (CsrfRejected, 403),
     (JobNotFound, 404),
+    (RunNotFound, 404),
     (DuplicateJob, 409),
+    (BadDependency, 409),
     (WrongState, 409),
     (DatabaseUnusable, 503),
 )

@@ -35,7 +35,8 @@ def settings_field_errors(values):
     for name, value in values.items():
         try:
             setting = settings_module.SETTINGS.get(name)
-            if setting is not None and setting.kind != "choice" and isinstance(value, str) and _is_number(value):
+            numeric = setting is not None and setting.kind in ("number", "integer")  # a duration may be '3600'
+            if numeric and isinstance(value, str) and _is_number(value):
                 raise InvalidInput(f"{name} must be a JSON number, not the text {value!r}")
             settings_module.check(name, value)
         except InvalidInput as error:

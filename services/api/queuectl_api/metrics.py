@@ -36,6 +36,8 @@ class SnapshotCollector:
         workers = snapshot["workers"]
         yield GaugeMetricFamily("queuectl_workers", "Live workers (heartbeat within lease_timeout).",
                                 value=len(workers))
+        yield GaugeMetricFamily("queuectl_paused", "1 while the queue is paused (queuectl pause): nothing is claimed.",
+                                value=1 if snapshot.get("paused") else 0)
         yield GaugeMetricFamily("queuectl_oldest_waiting_job_age_seconds",
                                 "How long the oldest due job (pending, or failed and due for a retry) has waited.",
                                 value=snapshot["oldest_waiting_seconds"])

@@ -2,8 +2,12 @@
 
 from queuectl_core import STATES
 from queuectl_core import settings as settings_module
+from queuectl_core.durations import MAXIMUM_SECONDS
+from queuectl_core.durations import PATTERN as DURATION_PATTERN
 from queuectl_core.store import SqliteStore
+from queuectl_core.store_base import FINISHED_STATES
 from queuectl_core.validation import (
+    AFTER_LIMIT,
     COMMAND_LIMIT,
     MAX_RETRIES_LIMIT,
     PRIORITY_LIMIT,
@@ -13,6 +17,11 @@ from queuectl_core.validation import (
 JOB_ID_PATTERN = "^[A-Za-z0-9._:-]{1,128}$"
 TIME = {"type": "string", "description": "ISO-8601 UTC time with milliseconds, e.g. 2026-11-29T01:49:17.123Z"}
 NULLABLE_TIME = {**TIME, "type": ["string", "null"]}
+DURATION = {"oneOf": [{"type": "number", "minimum": 0, "maximum": MAXIMUM_SECONDS},
+                      {"type": "string", "pattern": DURATION_PATTERN}],
+            "description": "seconds, or a text such as 30s, 90m, 12h, 7d, 2w"}
+EXIT_CODES = {"type": "array", "maxItems": 256,
+              "items": {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 255}, {"const": "timeout"}]}}
 
 
 def _ref(name):
@@ -31,8 +40,9 @@ def _errors(*statuses):
         400: "bad input: a malformed body, a bad parameter or a refused value",
         401: "missing or wrong API token",
         403: "a dashboard session request that changes state without its X-CSRF-Token header",
-        404: "no such job",
-        409: "conflict: the job id exists already, or the job is not dead",
+        404: "no such job (or no such run of it)",
+        409: "conflict with the queue's state: the job id exists already, `after` names an unknown job, or the"
+             " job's state does not allow the action",
         413: "request body too large",
         503: "the database does not answer",
     }
@@ -50,6 +60,8 @@ JOB_ID_PARAMETER = {"name": "job_id", "in": "path", "required": True,
 def _setting_schema(setting):
     if setting.kind == "choice":
         return {"type": "string", "enum": list(setting.choices), "description": setting.help}
+    if setting.kind == "duration":
+        return {**DURATION, "description": setting.help}
     return {"type": "integer" if setting.kind == "integer" else "number", "minimum": setting.minimum,
             "maximum": settings_module._MAXIMUM[setting.kind], "description": setting.help}
 
@@ -69,6 +81,9 @@ def _schemas():
         "last_error": {"type": ["string", "null"]},
         "exit_code": {"type": ["integer", "null"]},
         "worker_id": {"type": ["string", "null"]},
+        "retry_on": {**EXIT_CODES, "type": ["array", "null"], "description": "exit codes that are retried"},
+        "no_retry_on": {**EXIT_CODES, "type": ["array", "null"], "description": "exit codes that are not"},
+        "after": {"type": "array", "items": {"type": "string"}, "description": "jobs that must complete first"},
     }
     figures = {"type": "object", "properties": {"cpu_percent": {"type": "number"},
                                                 "memory_bytes": {"type": "integer"}}}
@@ -94,6 +109,13 @@ def _schemas():
                 "run_at": {"type": "string", "format": "date-time", "description": "with a zone"},
                 "delay": {"type": "number", "minimum": 0, "maximum": SECONDS_LIMIT},
                 "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": SECONDS_LIMIT},
+                "after": {"type": "array", "maxItems": AFTER_LIMIT,
+                          "items": {"type": "string", "pattern": JOB_ID_PATTERN},
+                          "description": "ids of existing jobs that must complete first (an unknown one: 409)"},
+                "retry_on": {**EXIT_CODES, "description": "only these exit codes (1-255) are retried; a timeout"
+                                                          " is retried unless no_retry_on names \"timeout\""},
+                "no_retry_on": {**EXIT_CODES, "description": "these exit codes (or \"timeout\") are not retried,"
+                                                             " even when retry_on names them too"},
             },
         },
         "Job": {"type": "object", "required": list(job_properties), "properties": job_properties},
@@ -125,12 +147,40 @@ def _schemas():
             },
         },
         "Stats": {
-            "type": "object", "required": ["jobs", "workers"],
+            "type": "object", "required": ["jobs", "workers", "paused"],
             "properties": {
                 "jobs": {"type": "object", "required": list(STATES),
                          "properties": {state: {"type": "integer", "minimum": 0} for state in STATES}},
                 "workers": {"type": "array", "items": _ref("Worker")},
+                "paused": {"type": "boolean", "description": "true after `queuectl pause`: workers claim nothing"},
             },
+        },
+        "RunOutput": {
+            "type": "object",
+            "required": ["id", "state", "runs", "attempt", "started_at", "finished_at", "output", "output_offset",
+                         "running"],
+            "properties": {
+                "id": {"type": "string"},
+                "state": {"type": "string", "enum": list(STATES), "description": "the job's state"},
+                "runs": {"type": "integer", "minimum": 0, "description": "how many runs the job has had"},
+                "attempt": {"type": ["integer", "null"], "description": "this run's number; null: not run yet"},
+                "started_at": NULLABLE_TIME,
+                "finished_at": NULLABLE_TIME,
+                "output": {"type": "string", "description": "the kept tail of stdout and stderr (64 KiB)"},
+                "output_offset": {"type": "integer", "minimum": 0,
+                                  "description": "bytes of output before the kept tail"},
+                "running": {"type": "boolean"},
+            },
+        },
+        "Paused": {
+            "type": "object", "required": ["paused", "paused_since"],
+            "properties": {"paused": {"type": "boolean"}, "paused_since": NULLABLE_TIME},
+        },
+        "PurgeResult": {
+            "type": "object", "required": ["count", "dry_run"],
+            "properties": {"count": {"type": "integer", "minimum": 0,
+                                     "description": "jobs deleted (with dry_run: that would be)"},
+                           "dry_run": {"type": "boolean"}},
         },
         "Settings": {
             "type": "object", "required": list(settings_module.SETTINGS),
@@ -210,6 +260,69 @@ def _paths():
             "responses": {"200": _json({"type": "object", "required": ["retried"],
                                         "properties": {"retried": {"type": "integer", "minimum": 0}}},
                                        "how many jobs were retried"),
+                          **_errors(400, 401, 403, 413, 503)},
+        }},
+        "/jobs/{job_id}/cancel": {"post": {
+            "summary": "Cancel a job (as `queuectl cancel`): a pending or failed one at once (200); a processing"
+                       " one is stopped by its worker within seconds (202)",
+            "operationId": "cancelJob",
+            "parameters": [JOB_ID_PARAMETER],
+            "responses": {"200": _json(_ref("Job"), "the job, now cancelled"),
+                          "202": _json(_ref("Job"), "the job, still processing: its worker stops it"),
+                          **_errors(400, 401, 403, 404, 409, 413, 503)},
+        }},
+        "/jobs/{job_id}/logs": {"get": {
+            "summary": "The output of the job's latest run, or of run `attempt` (as `queuectl logs`); poll it"
+                       " while `running` to follow a run live",
+            "operationId": "getJobLogs",
+            "parameters": [JOB_ID_PARAMETER,
+                           _query("attempt", {"type": "integer", "minimum": 1, "maximum": 10**9}, "run number")],
+            "responses": {"200": _json(_ref("RunOutput"), "the run's output"), **_errors(400, 401, 404, 503)},
+        }},
+        "/jobs/{job_id}/wait": {"get": {
+            "summary": "Wait up to `timeout` seconds for the job to end (completed, dead or cancelled)",
+            "operationId": "waitForJob",
+            "parameters": [JOB_ID_PARAMETER,
+                           _query("timeout", {"type": "integer", "minimum": 0, "maximum": 20, "default": 10},
+                                  "seconds to wait at most (each waiting request holds one server worker)")],
+            "responses": {"200": _json({"type": "object", "required": ["done", "job"],
+                                        "properties": {"done": {"type": "boolean"}, "job": _ref("Job")}},
+                                       "whether the job has ended, and its record"),
+                          **_errors(400, 401, 404, 503)},
+        }},
+        "/pause": {"post": {
+            "summary": "Stop every worker from claiming jobs; running jobs finish (as `queuectl pause`)",
+            "operationId": "pauseQueue",
+            "responses": {"200": _json(_ref("Paused"), "the queue is paused"), **_errors(400, 401, 403, 413, 503)},
+        }},
+        "/resume": {"post": {
+            "summary": "Let workers claim jobs again (as `queuectl resume`)",
+            "operationId": "resumeQueue",
+            "responses": {"200": _json(_ref("Paused"), "the queue runs"), **_errors(400, 401, 403, 413, 503)},
+        }},
+        "/purge": {"post": {
+            "summary": "Delete finished jobs with their history (as `queuectl purge`)",
+            "operationId": "purgeJobs",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["states"], "additionalProperties": False,
+                "properties": {
+                    "states": {"type": "array", "minItems": 1, "items": {"enum": list(FINISHED_STATES)}},
+                    "older_than": {**DURATION, "description": "only jobs that ended longer ago (default 0)"},
+                    "dry_run": {"type": "boolean", "description": "only count them", "default": False},
+                }}}}},
+            "responses": {"200": _json(_ref("PurgeResult"), "how many jobs were (or would be) deleted"),
+                          **_errors(400, 401, 403, 413, 503)},
+        }},
+        "/dlq/purge": {"post": {
+            "summary": "Delete the dead jobs with their history (as `queuectl dlq purge`)",
+            "operationId": "purgeDead",
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False,
+                "properties": {
+                    "older_than": {**DURATION, "description": "only jobs that died longer ago (default 0)"},
+                    "dry_run": {"type": "boolean", "description": "only count them", "default": False},
+                }}}}},
+            "responses": {"200": _json(_ref("PurgeResult"), "how many jobs were (or would be) deleted"),
                           **_errors(400, 401, 403, 413, 503)},
         }},
         "/workers": {"get": {

@@ -67,5 +67,15 @@ def json_body(kind=dict, what="a JSON object"):
     return value
 
 
+def has_body():
+    """True when the request carries a body that is not only whitespace."""
+    return bool(request.get_data(cache=True).strip())
+
+
+def clip(text, length=80):
+    """`text` shortened to `length` characters for an error message."""
+    return _clip(text, length)
+
+
 def _clip(text, length=80):
     return text if len(text) <= length else text[: length - 3] + "..."

@@ -116,14 +116,15 @@ def purge(ctx, states, older_than, dry_run, yes, as_json):
 
 
 def purge_jobs(ctx, states, older_than, dry_run, yes, as_json):
-    from queuectl_core.durations import format_duration, parse_duration
+    from queuectl_core.durations import UNITS, parse_duration
 
     seconds = parse_duration(older_than, "--older-than")
+    age = older_than if older_than[-1:] in UNITS else f"{seconds:g}s"  # as the user wrote it
     store = ctx.store
     count = store.count_finished(states, seconds)
     what = f"{count} {'/'.join(states)} job{'s' if count != 1 else ''}"
     if seconds:
-        what += f" that ended more than {format_duration(seconds)} ago"
+        what += f" that ended more than {age} ago"
     if not dry_run and count:
         confirm(f"Delete {what}, with their history?", yes)
         count = store.purge(states, seconds)

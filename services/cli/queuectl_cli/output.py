@@ -66,6 +66,9 @@ def print_job_detail(job):
     for field in fields:
         value = job[field]
         click.echo(f"{field + ':':<13}{'-' if value is None else value}")
+    for field in ("after", "retry_on", "no_retry_on"):  # shown only when the job sets them
+        if job.get(field):
+            click.echo(f"{field + ':':<13}{', '.join(str(item) for item in job[field])}")
     history = job.get("history", [])
     click.echo(f"\nHistory ({len(history)} run{'s' if len(history) != 1 else ''})")
     for run in history:

@@ -208,8 +208,9 @@ class Worker:
                     cancel_requested = beat.cancel_requested
                 elif time.monotonic() >= next_flush:
                     next_flush = time.monotonic() + OUTPUT_FLUSH_SECONDS
-                    if job.output_size() != flushed_size:
-                        flushed_size = job.output_size()
+                    size = job.output_size()
+                    if size != flushed_size:
+                        flushed_size = size
                         cancel_requested = self._flush_output(claim, job)
                 if cancel_requested and outcome is None:
                     job.kill_tree()

@@ -91,11 +91,12 @@ export function toast(message, kind = "info") {
 }
 
 // A confirmation in a <dialog> of the page (never window.confirm): resolves true when confirmed.
-export function confirmAction(title, text, confirmLabel) {
+export function confirmAction(title, text, confirmLabel, dismissLabel = "Cancel") {
   const dialog = document.getElementById("confirm");
   document.getElementById("confirm-title").textContent = title;
   document.getElementById("confirm-text").textContent = text;
   document.getElementById("confirm-ok").textContent = confirmLabel;
+  document.getElementById("confirm-cancel").textContent = dismissLabel;
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
     dialog.returnValue = "cancel";

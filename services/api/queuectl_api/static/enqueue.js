@@ -5,6 +5,11 @@ import { el, replaceChildren } from "./dom.js";
 const form = document.getElementById("enqueue-form");
 const NUMBER = /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 const NUMERIC_FIELDS = ["max_retries", "priority", "delay", "timeout"];
+const LIST_FIELDS = ["after", "retry_on", "no_retry_on"]; // comma- or space-separated
+
+function items(text) {
+  return text.split(/[\s,]+/).filter(Boolean);
+}
 
 // Numbers go as JSON numbers; anything else goes as typed, so that the server's message names the field.
 function payload() {
@@ -14,6 +19,10 @@ function payload() {
   for (const name of NUMERIC_FIELDS) {
     const text = form.elements[name].value.trim();
     if (text) job[name] = NUMBER.test(text) ? Number(text) : text;
+  }
+  for (const name of LIST_FIELDS) {
+    const list = items(form.elements[name].value);
+    if (list.length) job[name] = name === "after" ? list : list.map((item) => (NUMBER.test(item) ? Number(item) : item));
   }
   return job;
 }
@@ -36,7 +45,8 @@ form.addEventListener("submit", async (event) => {
   } catch (error) {
     done.hidden = true;
     const fields = { ...error.fields };
-    if (error.status === 409) fields.id = error.message;
+    // 409: a duplicate id, or `after` names a job the queue does not hold.
+    if (error.status === 409) fields[error.message.includes("after:") ? "after" : "id"] = error.message;
     showFieldErrors(form, fields);
     const shown = Object.keys(fields).some((name) => form.querySelector(`[data-error-for="${CSS.escape(name)}"]`));
     formError.textContent = shown ? "Please correct the fields marked below." : error.message;

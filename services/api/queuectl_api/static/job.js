@@ -1,8 +1,10 @@
-// One job: its fields and every run of its history, refreshing every 2 seconds.
-import { api, every, toast } from "./api.js";
+// One job: its fields, its latest run's output (live, every second) and every run of its history.
+import { api, confirmAction, every, toast } from "./api.js";
 import { el, formatDuration, formatTime, replaceChildren, stateBadge } from "./dom.js";
 
 const REFRESH_MS = 2000;
+const LOG_MS = 1000; // workers store a running job's new output every 0.5 s
+const CANCELLABLE = ["pending", "failed", "processing"];
 const jobId = document.getElementById("job-page").dataset.jobId;
 const openOutputs = new Set(); // runs whose output the user unfolded, kept open across refreshes
 
@@ -22,7 +24,12 @@ function renderFields(job) {
     field("Updated", formatTime(job.updated_at)),
     field("Exit code", job.exit_code),
     field("Worker", job.worker_id, "mono"),
-    field("Last error", job.last_error, job.last_error ? "error-text" : ""));
+    field("Last error", job.last_error, job.last_error ? "error-text" : ""),
+    field("Retried on exit codes", job.retry_on === null ? "any" : job.retry_on.join(", ") || "none"),
+    field("Not retried on", job.no_retry_on === null ? "–" : job.no_retry_on.join(", ") || "–"),
+    el("dt", { text: "Waits for" }),
+    el("dd", { id: "job-after" }, job.after.length === 0 ? "–" : job.after.flatMap((id, index) => [
+      index ? ", " : null, el("a", { href: `/jobs/${encodeURIComponent(id)}`, class: "mono", text: id })])));
 }
 
 function outputCell(run) {
@@ -69,6 +76,7 @@ async function refresh() {
   replaceChildren(document.getElementById("job-state"), stateBadge(job.state));
   document.getElementById("job-command").textContent = job.command;
   document.getElementById("retry").hidden = job.state !== "dead";
+  document.getElementById("cancel").hidden = !CANCELLABLE.includes(job.state);
   renderFields(job);
   const now = Date.now();
   const rows = job.history.map((run) => runRow(run, now));
@@ -82,6 +90,36 @@ document.getElementById("retry").addEventListener("click", async () => {
   try {
     await api("POST", `/jobs/${encodeURIComponent(jobId)}/retry`);
     toast(`Job ${jobId} is pending again.`, "success");
+  } catch (error) {
+    toast(error.message, "error");
+  }
+  refresher.now();
+});
+
+// The latest run's output, as `queuectl logs --follow` shows it: replaced whole (it is a capped tail).
+async function refreshLog() {
+  const { data: run } = await api("GET", `/jobs/${encodeURIComponent(jobId)}/logs`);
+  const label = document.getElementById("log-label");
+  if (run.attempt === null) label.textContent = `not run yet (${run.state})`;
+  else label.textContent = `run ${run.attempt}${run.running ? " · running, live" : " · finished"}`;
+  const log = document.getElementById("log");
+  if (log.textContent !== run.output) {
+    log.textContent = run.output;
+    if (document.getElementById("log-follow").checked) log.scrollTop = log.scrollHeight;
+  }
+}
+
+every(LOG_MS, refreshLog);
+
+document.getElementById("cancel").addEventListener("click", async () => {
+  const sure = await confirmAction(`Cancel job ${jobId}?`,
+    "A waiting job will not run; a running one is stopped (its whole process tree) by its worker within seconds."
+    + " Jobs waiting for it end dead.", "Cancel job", "Keep it");
+  if (!sure) return;
+  try {
+    const { data } = await api("POST", `/jobs/${encodeURIComponent(jobId)}/cancel`);
+    toast(data.state === "cancelled" ? `Job ${jobId} is cancelled.` : `Job ${jobId} is being stopped by its worker.`,
+      "success");
   } catch (error) {
     toast(error.message, "error");
   }

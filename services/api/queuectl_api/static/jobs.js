@@ -52,6 +52,30 @@ function retryButton(job) {
   });
 }
 
+const CANCELLABLE = ["pending", "failed", "processing"];
+const FINISHED = ["completed", "dead", "cancelled"];
+
+function cancelButton(job) {
+  return el("button", {
+    type: "button", class: "button small", text: "Cancel", "data-cancel": job.id,
+    onclick: async (event) => {
+      event.stopPropagation();
+      const sure = await confirmAction(`Cancel job ${job.id}?`,
+        job.state === "processing" ? "Its worker stops the running command (its whole process tree) within seconds."
+          : "It will not run. Jobs waiting for it end dead.", "Cancel job", "Keep it");
+      if (!sure) return;
+      try {
+        const { data } = await api("POST", `/jobs/${encodeURIComponent(job.id)}/cancel`);
+        toast(data.state === "cancelled" ? `Job ${job.id} is cancelled.` : `Job ${job.id} is being stopped by its worker.`,
+          "success");
+      } catch (error) {
+        toast(error.message, "error");
+      }
+      refresher.now();
+    },
+  });
+}
+
 function jobRow(job) {
   const link = el("a", { href: `/jobs/${encodeURIComponent(job.id)}`, class: "mono", text: job.id });
   return el("tr", { "data-job": job.id },
@@ -62,7 +86,8 @@ function jobRow(job) {
     el("td", { class: "num", text: job.priority }),
     el("td", { text: formatTime(job.created_at) }),
     el("td", { text: formatTime(job.updated_at) }),
-    el("td", { class: "actions" }, job.state === "dead" ? retryButton(job) : null));
+    el("td", { class: "actions" }, job.state === "dead" ? retryButton(job) : null,
+      CANCELLABLE.includes(job.state) ? cancelButton(job) : null));
 }
 
 async function refreshCounts() {
@@ -107,6 +132,7 @@ function renderControls() {
     header.setAttribute("aria-sort", active ? (view.order === "asc" ? "ascending" : "descending") : "none");
   }
   document.getElementById("retry-all").hidden = view.state !== "dead";
+  document.getElementById("purge-controls").hidden = !FINISHED.includes(view.state);
   document.getElementById("search").value = view.q;
   document.getElementById("page-size").value = String(view.limit);
 }
@@ -160,6 +186,29 @@ document.getElementById("retry-all").addEventListener("click", async () => {
   try {
     const { data } = await api("POST", "/dlq/retry-all");
     toast(`${formatNumber(data.retried)} dead job(s) are pending again.`, "success");
+  } catch (error) {
+    toast(error.message, "error");
+  }
+  refresher.now();
+});
+document.getElementById("purge").addEventListener("click", async () => {
+  const state = view.state;
+  const olderThan = document.getElementById("purge-age").value;
+  // The dead letter queue has its own route (as `queuectl dlq purge`); the rest go through /purge.
+  const [path, body] = state === "dead" ? ["/dlq/purge", {}] : ["/purge", { states: [state] }];
+  body.older_than = olderThan === "0" ? 0 : olderThan;
+  try {
+    const { data: preview } = await api("POST", path, { ...body, dry_run: true });
+    if (preview.count === 0) {
+      toast(`No ${state} job to purge.`);
+      return;
+    }
+    const age = olderThan === "0" ? "" : ` that ended more than ${olderThan} ago`;
+    const sure = await confirmAction(`Purge ${formatNumber(preview.count)} ${state} job(s)?`,
+      `Every ${state} job${age} is deleted with its history. This cannot be undone.`, "Purge");
+    if (!sure) return;
+    const { data } = await api("POST", path, body);
+    toast(`Deleted ${formatNumber(data.count)} ${state} job(s).`, "success");
   } catch (error) {
     toast(error.message, "error");
   }

@@ -1,7 +1,7 @@
 // The overview: counts per state, live workers and throughput, refreshing by themselves.
 import { api, confirmAction, every, toast } from "./api.js";
 import { drawThroughput } from "./chart.js";
-import { el, formatAge, formatAgo, formatBytes, formatNumber, replaceChildren } from "./dom.js";
+import { el, formatAge, formatAgo, formatBytes, formatNumber, formatTime, replaceChildren } from "./dom.js";
 
 const REFRESH_MS = 2000;
 
@@ -41,6 +41,16 @@ async function refreshStats() {
   if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 8, class: "empty", text: "No live workers." })));
   replaceChildren(body, rows);
   document.getElementById("worker-count").textContent = `${data.workers.length} live`;
+  showPaused(data.paused);
+}
+
+// The paused banner and the Pause/Resume button follow the queue's state.
+function showPaused(paused, since) {
+  document.getElementById("paused-banner").hidden = !paused;
+  if (since !== undefined) document.getElementById("paused-since").textContent = since ? `since ${formatTime(since)}` : "";
+  const button = document.getElementById("pause-queue");
+  button.dataset.paused = String(paused);
+  button.textContent = paused ? "Resume queue" : "Pause queue";
 }
 
 async function refreshThroughput() {
@@ -61,6 +71,23 @@ document.getElementById("stop-workers").addEventListener("click", async () => {
   try {
     const { data } = await api("POST", "/workers/stop");
     toast(`Asked ${data.stop_requested} worker(s) to stop.`, "success");
+    stats.now();
+  } catch (error) {
+    toast(error.message, "error");
+  }
+});
+
+document.getElementById("pause-queue").addEventListener("click", async (event) => {
+  const paused = event.currentTarget.dataset.paused === "true";
+  if (!paused) {
+    const sure = await confirmAction("Pause the queue?",
+      "Workers finish the jobs they are running and claim no new job until you resume.", "Pause");
+    if (!sure) return;
+  }
+  try {
+    const { data } = await api("POST", paused ? "/resume" : "/pause");
+    showPaused(data.paused, data.paused_since);
+    toast(data.paused ? "The queue is paused." : "The queue runs again.", "success");
     stats.now();
   } catch (error) {
     toast(error.message, "error");
