@@ -189,6 +189,33 @@ def test_a_dependent_of_a_dead_job_ends_dead_naming_it(store, db_path, processes
     assert result.returncode == 1 and "needs-that dead: dependency 'needs-it' ended dead" in result.stdout
 
 
+def test_dependents_enqueued_while_their_dependency_finishes_are_never_left_waiting(store, db_path, processes):
+    """Enqueue and completion race: each dependent sees its dependency either unfinished (and gets an edge
+    that the completion deletes) or completed (and gets none); none keeps an edge forever."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from queuectl_core.store import open_store
+
+    processes.start_workers(db_path, "--count", "2", env=QUIET)
+    dependents = []
+
+    def add_dependents(dependency, thread):
+        own = open_store(str(db_path))
+        try:
+            return [own.enqueue(check_job({"command": "true", "after": [dependency]}))["id"] for _ in range(5)]
+        finally:
+            own.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        for round_number in range(6):
+            dependency = enqueue(store, f"sleep 0.0{round_number}")
+            for ids in pool.map(add_dependents, [dependency] * 4, range(4)):
+                dependents.extend(ids)
+    wait_for(lambda: all(state_of(store, job_id) == "completed" for job_id in dependents), 60,
+             message="every dependent to complete")
+    assert store._read("SELECT count(*) FROM job_deps").fetchone()[0] == 0
+
+
 def test_enqueue_refuses_malformed_input_with_exit_2_and_unknown_dependencies_with_exit_1(store, db_path):
     enqueue(store, "true", id="known")
     for job, code, words in [

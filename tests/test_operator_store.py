@@ -331,6 +331,26 @@ def test_a_version_2_sqlite_database_is_migrated_with_its_jobs(sqlite_path):
     store.close()
 
 
+def test_a_version_1_postgresql_schema_is_migrated_with_its_jobs(pg_url):
+    import psycopg
+    from queuectl_core import postgres_store
+
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        for statement in postgres_store.MIGRATIONS[0].split(";"):
+            if statement.strip():
+                connection.execute(statement)
+        connection.execute("CREATE TABLE queuectl_schema (version INTEGER NOT NULL)")
+        connection.execute("INSERT INTO queuectl_schema (version) VALUES (1)")
+        connection.execute("INSERT INTO jobs (id, command, state, max_retries, run_at, created_at, updated_at)"
+                           " VALUES ('old', 'true', 'pending', 3, 0, 0, 0)")
+    store = postgres_store.PostgresStore(pg_url)
+    record = store.get_job("old")
+    assert (record["after"], record["retry_on"], record["no_retry_on"]) == ([], None, None)
+    assert store.claim_next("w", 30).id == "old"
+    assert store._read("SELECT max(version) FROM queuectl_schema").fetchone()[0] == len(postgres_store.MIGRATIONS)
+    store.close()
+
+
 # ---- the exit-code policy (pure) ---------------------------------------------------------------------
 
 
