@@ -61,6 +61,15 @@ class Store(OperatorMixin, RegistryMixin, ReportsMixin):
         """Insert many job rows (dicts for q.insert_job) inside the open transaction."""
         raise NotImplementedError
 
+    def _stage_jobs(self, rows, progress):
+        """Before the write transaction, put `rows` where _insert_staged_jobs copies them from in one statement;
+        True when done, False to have _insert_jobs insert them inside the transaction instead."""
+        return False
+
+    def _insert_staged_jobs(self, connection):
+        """Inside the open transaction: insert the rows _stage_jobs staged, in their order."""
+        raise NotImplementedError
+
     def _ids_present(self, ids):
         """Which of `ids` the jobs table holds."""
         raise NotImplementedError
@@ -116,13 +125,18 @@ class Store(OperatorMixin, RegistryMixin, ReportsMixin):
                 if spec.id in seen:
                     raise InvalidInput(f"line {line}: id '{spec.id}' repeats line {seen[spec.id]}")
                 seen[spec.id] = line
+        # The rows are built, and staged where the backend can, before the write lock is taken: a bulk enqueue of
+        # 1M jobs held SQLite's lock so long (~40 s) that other writers gave up with "database is locked".
+        default_retries = self._default_max_retries(None)
+        fresh_ids = _new_job_ids(sum(1 for _, spec in numbered_specs if spec.id is None))
+        rows = [self._job_row(spec, now, default_retries, spec.id or next(fresh_ids)) for _, spec in numbered_specs]
+        staged = self._stage_jobs(rows, progress)
         try:
             with self._transaction() as connection:
-                default_retries = self._default_max_retries(connection)
-                fresh_ids = _new_job_ids(sum(1 for _, spec in numbered_specs if spec.id is None))
-                rows = [self._job_row(spec, now, default_retries, spec.id or next(fresh_ids))
-                        for _, spec in numbered_specs]
-                self._insert_jobs(connection, rows, progress)
+                if staged:
+                    self._insert_staged_jobs(connection)
+                else:
+                    self._insert_jobs(connection, rows, progress)
                 self._count_new_jobs(connection, len(rows))
                 waiting = [(line, row["id"], spec.after)
                            for (line, spec), row in zip(numbered_specs, rows, strict=True) if spec.after]
@@ -201,7 +215,11 @@ class Store(OperatorMixin, RegistryMixin, ReportsMixin):
         return DuplicateJob("?")
 
     def _default_max_retries(self, connection):
-        row = connection.execute(self.q.default_max_retries, {}).fetchone()
+        """The max_retries setting, read in `connection`'s transaction (None: outside any transaction)."""
+        if connection is None:
+            row = self._read(self.q.default_max_retries).fetchone()
+        else:
+            row = connection.execute(self.q.default_max_retries, {}).fetchone()
         return json.loads(row[0]) if row else settings_module.SETTINGS["max_retries"].default
 
     @staticmethod

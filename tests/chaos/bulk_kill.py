@@ -102,8 +102,8 @@ def run_bulk_kill(workdir, jobs=100_000, rounds=5, seed=None, log=print):
         prefix = f"batch{number}"
         batch_file = workdir / f"{prefix}.jsonl"
         write_batch(batch_file, jobs, prefix)
-        if number % 3 == 2:  # a random moment, maybe before the insert, maybe during the commit or after it
-            result = run_round(db, batch_file, jobs, prefix, after_seconds=rng.uniform(0.5, 8.0))
+        if number % 3 == 2:  # a random moment near the end: the last inserts, the commit, the checkpoint at exit
+            result = run_round(db, batch_file, jobs, prefix, after_seconds=rng.uniform(1.5, 4.0))
         else:  # surely inside the open transaction: the WAL is growing
             result = run_round(db, batch_file, jobs, prefix, wal_bytes=rng.randrange(1, 12) * 1_000_000)
         log(f"  round {number + 1}: {result}")
@@ -117,7 +117,8 @@ def run_bulk_kill(workdir, jobs=100_000, rounds=5, seed=None, log=print):
     report = {
         "jobs_per_batch": jobs, "rounds": results, "seed": seed,
         "killed_mid_transaction": sum(1 for r in results if r["killed"] and r["batch_present"] == 0),
-        "killed_after_commit": sum(1 for r in results if r["batch_present"] == jobs),
+        "killed_after_commit": sum(1 for r in results if r["killed"] and r["batch_present"] == jobs),
+        "finished_before_the_kill": sum(1 for r in results if not r["killed"]),
         "partial_batches": sum(1 for r in results if r["batch_present"] not in (0, jobs)),
         "batch_enqueued_again": (rerun.returncode == 0 and complete == jobs) or (batch0_was_there and complete == jobs),
         "integrity_check": integrity(db),

@@ -31,34 +31,75 @@ def machine():
             "load_average_1m_at_start": round(os.getloadavg()[0], 2)}
 
 
+def _ms(figures):
+    if not figures:
+        return "-"
+    return f"p50 {figures['p50']:g} ms, p99 {figures['p99']:g} ms, max {figures['max']:g} ms (n = {figures['n']})"
+
+
+def _counts(mapping):
+    return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in mapping.items()) or "none"
+
+
 def summary_markdown(results):
     s, b, c = results["soak"], results["bulk_kill"], results["contention"]
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(results["finished_at"]))
+    m = results["machine"]
+    strikes = dict(s["strikes"])
+    total = strikes.pop("strikes", 0)
+
+    def verdict(report):
+        return "ok" if report["ok"] else "**FAILED**"
+
     lines = [
-        f"# Chaos campaign: latest `make chaos` ({when})",
+        f"# Chaos campaign: the latest `make chaos` ({when})",
         "",
-        f"Machine: {results['machine']['cpus']} CPUs, Python {results['machine']['python']}, Linux "
-        f"{results['machine']['kernel']}; load average at the start {results['machine']['load_average_1m_at_start']}.",
+        f"{m['cpus']} CPUs, Python {m['python']}, Linux {m['kernel']}; load average {m['load_average_1m_at_start']} at"
+        " the start (the machine is shared: latencies include waiting for a CPU).",
         "",
-        "| run | result | figures |",
-        "|---|---|---|",
-        f"| soak: {s['jobs']} jobs, 4 worker groups | {'ok' if s['ok'] else 'FAILED'} | "
-        f"{s['seconds']} s ({s['jobs_per_second']} jobs/s); strikes {s['strikes']}; "
-        f"{s['strikes_that_hit_a_running_job']} hit a running job; {s['recovered_jobs']} jobs recovered after a lost "
-        f"worker; duplicates {s['duplicates']} ({s['duplicates_by_cause']}); unexplained duplicates "
-        f"{s['unexplained_duplicates']}; jobs not completed exactly once {s['jobs_not_completed_exactly_once']}; "
-        f"overlapping runs {s['overlapping_runs']}; left processing {s['counts']['processing']}; integrity_check "
-        f"{s['integrity_check']}; leftover job processes {s['leftover_job_processes']} |",
-        f"| kill -9 during a bulk enqueue of {b['jobs_per_batch']} jobs, {len(b['rounds'])} rounds | "
-        f"{'ok' if b['ok'] else 'FAILED'} | killed inside the transaction {b['killed_mid_transaction']}, after the "
-        f"commit {b['killed_after_commit']}, partial batches {b['partial_batches']}; the batch enqueued again "
-        f"afterwards: {b['batch_enqueued_again']}; integrity_check {b['integrity_check']} |",
-        f"| contention: 8 enqueuing processes, 8 workers, API readers, {c['enqueue_seconds']} s | "
-        f"{'ok' if c['ok'] else 'FAILED'} | {c['jobs_enqueued']} jobs in {c['cli_calls']} CLI calls; claim latency "
-        f"(ms) {c['claim_ms']}; empty claims (ms) {c['empty_claim_ms']}; pickup (ms) {c['pickup_ms']}; CLI enqueue "
-        f"(ms) {c['cli_enqueue_ms']}; API reads (ms) {c['api_read_ms']}; 'database is locked' reaching a user "
-        f"{c['locked_reaching_a_user']}, a job {c['locked_reaching_a_job']}; CLI failures {c['cli_failures']}, "
-        f"API failures {c['api_failures']} |",
+        f"## Soak: {s['jobs']} jobs, 4 worker groups, a strike every ~2 s: {verdict(s)}",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| time, throughput | {s['seconds']} s, {s['jobs_per_second']} jobs/s |",
+        f"| strikes | {total}: {_counts(strikes)} |",
+        f"| strikes that hit a running job | {s['strikes_that_hit_a_running_job']} |",
+        f"| runs cut | {_counts(s['cut_runs'])} |",
+        f"| jobs recovered after a lost worker | {s['recovered_jobs']} |",
+        f"| duplicate lines (a job's line written twice) | {s['duplicates']}: {_counts(s['duplicates_by_cause'])} |",
+        f"| duplicates without a kill of that run's worker | {s['unexplained_duplicates']} |",
+        f"| jobs not completed exactly once | {s['jobs_not_completed_exactly_once']} |",
+        f"| runs of a job that overlapped | {s['overlapping_runs']} |",
+        f"| runs declared lost though their worker lived | {s['runs_lost_by_a_live_worker']} |",
+        f"| jobs left processing | {s['counts']['processing']} |",
+        f"| PRAGMA integrity_check; per-state counters | {s['integrity_check']}; "
+        f"{'consistent' if s['job_counts_consistent'] else 'INCONSISTENT'} |",
+        f"| job processes that outlived their worker | {s['leftover_job_processes']} |",
+        f"| 'database is locked' / tracebacks in worker logs | {s['worker_log_locked']} /"
+        f" {s['worker_log_tracebacks']} |",
+        "",
+        f"## kill -9 during a bulk enqueue of {b['jobs_per_batch']:,} jobs, {len(b['rounds'])} rounds: {verdict(b)}",
+        "",
+        f"Killed inside the open transaction: {b['killed_mid_transaction']} (batch absent each time); killed after"
+        f" the commit: {b['killed_after_commit']}; finished before the kill: {b.get('finished_before_the_kill', 0)};"
+        f" partial batches: {b['partial_batches']}. The earlier 1,000 jobs were kept every time, integrity_check said"
+        f" {b['integrity_check']}, and the first batch could be enqueued again afterwards:"
+        f" {b['batch_enqueued_again']}.",
+        "",
+        f"## Contention: 8 enqueuing processes, 8 workers, 2 API readers, {c['enqueue_seconds']} s: {verdict(c)}",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| jobs, CLI calls (1 in 10 a batch of 100) | {c['jobs_enqueued']}, {c['cli_calls']} |",
+        f"| **claim latency** (a claim that got a job, lock waits included) | {_ms(c['claim_ms'])} |",
+        f"| empty claims (nothing due) | {_ms(c['empty_claim_ms'])} |",
+        f"| wait from enqueue to start (batches queue up) | {_ms(c['pickup_ms'])} |",
+        f"| `queuectl enqueue` wall time (process start included) | {_ms(c['cli_enqueue_ms'])} |",
+        f"| API reads ({c['api_requests']} requests) | {_ms(c['api_read_ms'])} |",
+        f"| 'database is locked' reaching a user / a job | {c['locked_reaching_a_user']} /"
+        f" {c['locked_reaching_a_job']} |",
+        f"| CLI failures / API answers other than 200 | {c['cli_failures']} / {c['api_failures']} |",
+        f"| integrity_check | {c['integrity_check']} |",
         "",
     ]
     problems = [p for name in ("soak", "bulk_kill", "contention") for p in results[name].get("problems", [])]

@@ -99,10 +99,13 @@ class Chaos:
         ready = [group for group in self.groups if group.alive() and group.worker_pids()]
         if not ready:
             return
-        group = self.rng.choice(ready)
         running = self._running_jobs()
         self.actions["strikes"] += 1
-        if self.actions["strikes"] % self.sigterm_every == 0:
+        sigterm = self.actions["strikes"] % self.sigterm_every == 0
+        busy = [group for group in ready if any(pid in running for pid in group.worker_pids())]
+        # A SIGTERM is most telling while a job runs: the first lets it finish, a second one cuts it.
+        group = self.rng.choice(busy if sigterm and busy else ready)
+        if sigterm:
             twice = self.rng.random() < 0.35
             pids = group.worker_pids()
             group.signal_supervisor(signal.SIGTERM)
