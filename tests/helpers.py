@@ -117,3 +117,50 @@ def postgres_schema_url():
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+QUIET = {"QUEUECTL_LOG_LEVEL": "WARNING"}  # workers log only problems in tests
+
+
+def enqueue(store, command, **fields):
+    """Enqueue a checked job through the store; return its id."""
+    from queuectl_core.validation import check_job
+
+    return store.enqueue(check_job({"command": command, **fields}))["id"]
+
+
+def state_of(store, job_id):
+    """The job's current state."""
+    return store.get_job(job_id)["state"]
+
+
+def wait_state(store, job_id, state, timeout=20):
+    """Wait until the job is in `state`."""
+    wait_for(lambda: state_of(store, job_id) == state, timeout, message=f"{job_id} to be {state}")
+
+
+def alive(pid):
+    """True while `pid` runs (a zombie counts as gone)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def assert_no_traceback(result):
+    """No Python traceback in a finished process's output."""
+    assert "Traceback" not in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def assert_refused(result, exit_code, *words):
+    """Failed with `exit_code`: one line on stderr naming every word, nothing on stdout, no traceback."""
+    assert result.returncode == exit_code, (result.returncode, result.stdout, result.stderr)
+    assert_no_traceback(result)
+    assert result.stdout == ""
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    for word in words:
+        assert word in message, (word, message)

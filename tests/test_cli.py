@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
-from helpers import QUEUECTL, cli_json, run_cli, wait_for
+from helpers import QUEUECTL, assert_no_traceback, assert_refused, cli_json, run_cli, wait_for
 from queuectl_core.store import SqliteStore
 from queuectl_core.validation import check_job
 
@@ -25,22 +25,6 @@ CONTRACT_DEFAULTS = {"backoff_base": 2, "backoff_max": 3600, "max_retries": 3, "
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-
-
-def assert_no_traceback(result):
-    assert "Traceback" not in result.stdout
-    assert "Traceback" not in result.stderr
-
-
-def assert_refused(result, exit_code, *words):
-    """Failed with `exit_code`: one line on stderr naming every word, nothing on stdout, no traceback."""
-    assert result.returncode == exit_code, (result.returncode, result.stdout, result.stderr)
-    assert_no_traceback(result)
-    assert result.stdout == ""
-    message = result.stderr.strip()
-    assert len(message.splitlines()) == 1, message
-    for word in words:
-        assert word in message, (word, message)
 
 
 def assert_usage_error(result, *words):

@@ -7,24 +7,8 @@ import json
 import re
 
 import pytest
-from helpers import cli_json, run_cli
+from helpers import assert_no_traceback, assert_refused, cli_json, run_cli
 from queuectl_core.validation import check_job
-
-
-def assert_no_traceback(result):
-    assert "Traceback" not in result.stdout
-    assert "Traceback" not in result.stderr
-
-
-def assert_refused(result, exit_code, *words):
-    """Failed with `exit_code`: one line on stderr naming every word, nothing on stdout, no traceback."""
-    assert result.returncode == exit_code, (result.returncode, result.stdout, result.stderr)
-    assert_no_traceback(result)
-    assert result.stdout == ""
-    message = result.stderr.strip()
-    assert len(message.splitlines()) == 1, message
-    for word in words:
-        assert word in message, (word, message)
 
 
 def names_line(result, number):

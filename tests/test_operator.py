@@ -8,34 +8,12 @@ import select
 import subprocess
 import time
 
-import psutil
-from helpers import QUEUECTL, cli_json, run_cli, wait_for
+from helpers import QUEUECTL, QUIET, alive, cli_json, enqueue, run_cli, state_of, wait_for, wait_state
 from queuectl_cli.logs import new_output
 from queuectl_core.store import SqliteStore
 from queuectl_core.timeutil import now_ms
 from queuectl_core.transitions import COMPLETED, FAILED, Outcome, decide
 from queuectl_core.validation import check_job
-
-QUIET = {"QUEUECTL_LOG_LEVEL": "WARNING"}
-
-
-def enqueue(store, command, **fields):
-    return store.enqueue(check_job({"command": command, **fields}))["id"]
-
-
-def state_of(store, job_id):
-    return store.get_job(job_id)["state"]
-
-
-def wait_state(store, job_id, state, timeout=20):
-    wait_for(lambda: state_of(store, job_id) == state, timeout, message=f"{job_id} to be {state}")
-
-
-def alive(pid):
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def read_pids(path):

@@ -8,34 +8,13 @@ import time
 
 import psutil
 import pytest
-from helpers import QUEUECTL, iso_seconds, run_cli, wait_for
+from helpers import QUEUECTL, QUIET, alive, enqueue, iso_seconds, run_cli, state_of, wait_for, wait_state
 from queuectl_core.validation import check_job
-
-QUIET = {"QUEUECTL_LOG_LEVEL": "WARNING"}
-
-
-def enqueue(store, command, **fields):
-    return store.enqueue(check_job({"command": command, **fields}))["id"]
-
-
-def state_of(store, job_id):
-    return store.get_job(job_id)["state"]
-
-
-def wait_state(store, job_id, state, timeout=20):
-    wait_for(lambda: state_of(store, job_id) == state, timeout, message=f"{job_id} to be {state}")
 
 
 def worker_pids(store):
     """pid of each live worker process (the pid is part of the worker id and recorded)."""
     return {w["id"]: w["pid"] for w in store.live_workers()}
-
-
-def alive(pid):
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def read_pids(path):
