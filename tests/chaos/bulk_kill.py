@@ -128,6 +128,50 @@ def run_bulk_kill(workdir, jobs=100_000, rounds=5, seed=None, log=print):
     return report
 
 
+def run_big_bulk_beside_users(workdir, jobs=500_000, users=2, log=print):
+    """One bulk enqueue of `jobs` jobs while `users` threads run `queuectl enqueue` one job at a time, until it ends.
+
+    Before large batches were staged outside the write lock, a batch of 1M jobs held it past the 30 s busy
+    timeout and a user's enqueue failed with "database is locked". Returns the report (report["ok"])."""
+    import threading
+
+    workdir = Path(workdir)
+    db = workdir / "queue.db"
+    batch = workdir / "big.jsonl"
+    write_batch(batch, jobs, "big")
+    run_cli(db, "status")
+    done = threading.Event()
+    calls, failures = [], []
+
+    def user():
+        while not done.is_set():
+            started = time.monotonic()
+            result = run_cli(db, "enqueue", json.dumps({"command": "true"}))
+            calls.append(time.monotonic() - started)
+            if result.returncode != 0:
+                failures.append(result.stderr.decode(errors="replace").strip())
+
+    threads = [threading.Thread(target=user, daemon=True) for _ in range(users)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    big = run_cli(db, "enqueue", "--file", str(batch), timeout=600)
+    big_seconds = time.monotonic() - started
+    done.set()
+    for thread in threads:
+        thread.join(timeout=120)
+    report = {
+        "jobs": jobs, "big_enqueue_seconds": round(big_seconds, 1), "big_enqueue_ok": big.returncode == 0,
+        "user_enqueues": len(calls), "user_failures": len(failures), "user_failure_examples": failures[:3],
+        "slowest_user_enqueue_seconds": round(max(calls), 2) if calls else None,
+        "batch_present": batch_count(db, "big"), "integrity_check": integrity(db),
+    }
+    report["ok"] = (report["big_enqueue_ok"] and not failures and report["batch_present"] == jobs
+                    and report["integrity_check"] == "ok")
+    log(f"  big bulk beside users: {report}")
+    return report
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=100_000)

@@ -4,7 +4,8 @@
 
 1. soak: 5,000 jobs on 4 worker groups, a SIGKILL or SIGTERM every ~2 s (soak.py);
 2. bulk kill: a bulk enqueue of 100,000 jobs SIGKILLed 5 times (bulk_kill.py);
-3. contention: 8 enqueuing processes, 8 workers and API readers for 30 s, with the p99 claim latency (contention.py).
+3. contention: 8 enqueuing processes, 8 workers and API readers for 30 s, with the p99 claim latency (contention.py);
+4. a bulk enqueue of 500,000 jobs while users enqueue one job at a time: none of them may fail (bulk_kill.py).
 Writes latest.json (every figure) and latest.md (a summary for docs/reliability.md) to --out; exit status 1 when
 any check failed.
 """
@@ -42,7 +43,7 @@ def _counts(mapping):
 
 
 def summary_markdown(results):
-    s, b, c = results["soak"], results["bulk_kill"], results["contention"]
+    s, b, c, g = results["soak"], results["bulk_kill"], results["contention"], results["big_bulk"]
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(results["finished_at"]))
     m = results["machine"]
     strikes = dict(s["strikes"])
@@ -101,8 +102,16 @@ def summary_markdown(results):
         f"| CLI failures / API answers other than 200 | {c['cli_failures']} / {c['api_failures']} |",
         f"| integrity_check | {c['integrity_check']} |",
         "",
+        f"## A bulk enqueue of {g['jobs']:,} jobs beside users enqueuing one job at a time: {verdict(g)}",
+        "",
+        f"The bulk enqueue took {g['big_enqueue_seconds']} s; meanwhile {g['user_enqueues']} single enqueues,"
+        f" the slowest {g['slowest_user_enqueue_seconds']} s (it waited for the write lock), {g['user_failures']}"
+        f" failed; integrity_check {g['integrity_check']}.",
+        "",
     ]
     problems = [p for name in ("soak", "bulk_kill", "contention") for p in results[name].get("problems", [])]
+    if not results["big_bulk"]["ok"]:
+        problems.append(f"big bulk enqueue beside users: {results['big_bulk']}")
     lines += [f"- problem: {problem}" for problem in problems] or ["Every check held."]
     return "\n".join(lines) + "\n"
 
@@ -115,20 +124,23 @@ def main(argv=None):
     results = {"machine": machine()}
     with tempfile.TemporaryDirectory(prefix="queuectl-chaos-") as scratch:
         scratch = Path(scratch)
-        for name in ("soak", "bulk", "contention"):
+        for name in ("soak", "bulk", "contention", "big"):
             (scratch / name).mkdir()
-        print("== 1/3 soak", flush=True)
+        print("== 1/4 soak", flush=True)
         results["soak"] = soak.run_soak(scratch / "soak", jobs=500 if args.quick else 5000)
         print(soak.format_report(results["soak"]), flush=True)
-        print("\n== 2/3 kill -9 during bulk enqueue", flush=True)
+        print("\n== 2/4 kill -9 during bulk enqueue", flush=True)
         results["bulk_kill"] = bulk_kill.run_bulk_kill(scratch / "bulk", jobs=20_000 if args.quick else 100_000,
                                                        rounds=2 if args.quick else 5)
         print(f"bulk kill: {'OK' if results['bulk_kill']['ok'] else 'FAILED'}", flush=True)
-        print("\n== 3/3 contention", flush=True)
+        print("\n== 3/4 contention", flush=True)
         results["contention"] = contention.run_contention(scratch / "contention", seconds=8 if args.quick else 30)
         print(contention.format_report(results["contention"]), flush=True)
+        print("\n== 4/4 a big bulk enqueue beside users", flush=True)
+        results["big_bulk"] = bulk_kill.run_big_bulk_beside_users(scratch / "big",
+                                                                  jobs=50_000 if args.quick else 500_000)
     results["finished_at"] = time.time()
-    results["ok"] = all(results[name]["ok"] for name in ("soak", "bulk_kill", "contention"))
+    results["ok"] = all(results[name]["ok"] for name in ("soak", "bulk_kill", "contention", "big_bulk"))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
