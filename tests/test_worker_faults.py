@@ -70,3 +70,36 @@ def test_a_supervisor_flooded_with_sigterm_still_stops_with_exit_0(sqlite_path, 
             time.sleep(0.001)
         codes.append(worker.wait(timeout=10))
     assert codes == [0, 0, 0], [processes.log(p)[-500:] for p in processes.processes]
+
+
+def test_a_dropped_postgresql_connection_neither_abandons_the_running_job_nor_stops_the_worker(pg_url, processes):
+    # A server restart, a failover or an idle timeout drops connections. The worker used to fail every call from
+    # then on, and the heartbeat's error escaped the run: the job went on unsupervised, its result never stored.
+    import secrets
+
+    import psycopg
+    from helpers import POSTGRES_URL, run_cli
+
+    name = f"queuectl-drop-{secrets.token_hex(4)}"
+    url = f"{pg_url}&application_name={name}"  # the worker's connections, to be dropped
+    store = open_store(pg_url)
+    try:
+        store.set_settings({"lease_timeout": 3})
+        worker = processes.start_workers(url, "--count", "1")
+        store.enqueue(check_job({"id": "long", "command": "sleep 3; echo done"}))
+        wait_for(lambda: store.get_job("long")["state"] == "processing", timeout=30, message="the run to start")
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            dropped = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                                    " WHERE application_name = %s", (name,)).fetchone()[0]
+        assert dropped >= 2  # the worker's connection and its LISTEN connection
+        assert run_cli(url, "enqueue", '{"id": "after", "command": "echo after"}').returncode == 0
+
+        def finished():
+            return all(store.get_job(job)["state"] == "completed" for job in ("long", "after"))
+
+        wait_for(finished, timeout=60, message="both jobs to complete")
+        runs = store.get_job("long", history=True)["history"]
+        assert [(run["exit_code"], run["error"], run["output"]) for run in runs] == [(0, None, "done\n")]
+        assert worker.poll() is None, processes.log(worker)
+    finally:
+        store.close()

@@ -190,13 +190,21 @@ class PostgresStore(Store):
         else:
             self.connection.close()
 
+    def _live(self):
+        """The connection, opened again if the server dropped it (a restart, a failover, an idle timeout): without
+        this a worker failed every call from then on. A failed reconnection raises psycopg.Error like any database
+        error, which the worker's loop retries."""
+        if self.connection.closed and self._pool is None:
+            self.connection = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        return self.connection
+
     @contextmanager
     def _transaction(self):
-        with self.connection.transaction():
+        with self._live().transaction():
             yield self.connection
 
     def _read(self, statement, params=None):
-        return self.connection.execute(statement, params or {})
+        return self._live().execute(statement, params or {})
 
     def _insert_jobs(self, connection, rows, progress):
         with connection.cursor() as cursor:
@@ -236,15 +244,25 @@ class NotifyWatcher:
     works = True
 
     def __init__(self, url):
-        self._connection = psycopg.connect(url, autocommit=True)
+        self._url = url
+        self._listen()
+
+    def _listen(self):
+        self._connection = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
         self._connection.execute(f"LISTEN {CHANNEL}")
 
     def fileno(self):
-        """The connection's socket."""
+        """The connection's socket (listening again on a new connection if the server dropped the old one)."""
+        if self._connection.closed:
+            self._listen()
         return self._connection.fileno()
 
     def drain(self):
-        """Consume pending notifications (without blocking); True if there was one."""
+        """Consume pending notifications (without blocking); True if there was one, or if the connection had
+        dropped (notifications sent meanwhile are lost: the caller looks at the queue once)."""
+        if self._connection.closed:
+            self._listen()
+            return True
         connection = self._connection.pgconn
         connection.consume_input()
         changed = False

@@ -177,6 +177,7 @@ class Worker:
             },
         )
         deadline = job.started + timeout if timeout else None
+        renewed = time.monotonic()  # the lease was last renewed (at the claim)
         next_flush = job.started + OUTPUT_FLUSH_SECONDS
         flushed_size = 0
         outcome = None
@@ -199,7 +200,10 @@ class Worker:
                     job.kill_tree()
                     outcome = Outcome(TIMEOUT, None, f"timeout: killed after {timeout:g}s")
                 elif self._until_heartbeat() == 0:
-                    beat = self._heartbeat(claim, job)
+                    beat = self._renew(claim, job, renewed)
+                    if beat is None:
+                        continue  # the database failed: the run goes on, the renewal is tried again
+                    renewed = time.monotonic()
                     if not beat.lease_held:
                         # Another worker took the job over: stop our copy so it never runs twice at once.
                         job.kill_tree()
@@ -219,7 +223,27 @@ class Worker:
                 _drain(self._signal_read)
             self._record(claim, outcome, *job.output_snapshot())
         finally:
+            if job.exit_status is None:
+                job.kill_tree()  # leaving early (an error): the run must not go on unsupervised
             job.close()
+
+    def _renew(self, claim, job, renewed):
+        """Heartbeat during a run. A database error does not abandon the run (it used to: the job went on running,
+        unsupervised, while its lease expired and another worker ran it again): it is logged and None returned;
+        once the lease has gone unrenewed for lease_timeout, another worker may take the job over, so the run is
+        stopped first and the error raised again."""
+        try:
+            return self._heartbeat(claim, job)
+        except self.store.Error as error:
+            self._next_heartbeat = time.monotonic() + min(HEARTBEAT_MAX_SECONDS, self.lease_seconds / 3)
+            if time.monotonic() - renewed < self.lease_seconds:
+                log.error("worker %s: could not renew the lease of job %s: %s; trying again", self.id, claim.id,
+                          error)
+                return None
+            job.kill_tree()
+            log.error("worker %s: could not renew the lease of job %s for %.0fs (%s); stopped its run, which another"
+                      " worker will run again", self.id, claim.id, time.monotonic() - renewed, error)
+            raise
 
     def _flush_output(self, claim, job):
         """Store the running job's output tail; True when the job was cancelled meanwhile. Best effort:
