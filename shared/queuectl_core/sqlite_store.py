@@ -70,11 +70,18 @@ class SqliteStore(Store):
 
     def _apply_durability(self):
         try:
-            if self.get_settings()["durability"] == "full":
-                self.connection.execute("PRAGMA synchronous=FULL")
+            self._apply_settings(self.get_settings())
         except sqlite3.Error as error:  # e.g. another program's database that merely has a version
             self.connection.close()
             raise DatabaseUnusable(f"database {self.path} is unusable: {error}") from None
+
+    def _apply_settings(self, settings):
+        # Also called with each heartbeat's settings: a running worker used to keep the durability it started
+        # with, so `config set durability full` did not reach the processes doing most of the commits.
+        durability = settings["durability"]
+        if durability != getattr(self, "_durability", "normal"):
+            self.connection.execute("PRAGMA synchronous=FULL" if durability == "full" else "PRAGMA synchronous=NORMAL")
+        self._durability = durability
 
     def _transaction(self):
         return db.transaction(self.connection)

@@ -306,8 +306,12 @@ class Store(OperatorMixin, RegistryMixin, ReportsMixin):
             # Forget workers that stopped heartbeating long ago (their jobs are reclaimed by lease).
             connection.execute(self.q.forget_workers, {"before": now - 2 * lease_ms})
             current = self._settings(connection)
+        self._apply_settings(current)
         return Heartbeat(stop_requested=bool(row and row[0]), lease_held=lease_held, settings=current,
                          cancel_requested=cancel_requested)
+
+    def _apply_settings(self, settings):
+        """Make the connection follow settings that act on it (SQLite's durability), as read by a heartbeat."""
 
     def reclaim_expired(self, settings, now=None, rng=None):
         """Hand back jobs whose lease expired (their worker was lost); return their ids.
