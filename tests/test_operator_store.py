@@ -282,7 +282,7 @@ def test_purge_in_small_batches_deletes_everything_it_should(store):
     for n in range(25):
         add(store, id=f"j{n}")
         run_next(store)
-    assert store.purge(["completed"], now=NOW + 1, batch=4) == 25
+    assert store.purge(["completed"], now=NOW + 1, window=4) == 25
     assert store.counts()["completed"] == 0
 
 
@@ -292,12 +292,26 @@ def test_retention_deletes_old_completed_and_cancelled_jobs_in_batches_but_keeps
     settings = {**store.get_settings(), "retention": 0}
     assert store.apply_retention(settings, now=NOW) == 0  # 0 keeps everything
     settings["retention"] = 24 * 3600
-    assert store.apply_retention(settings, now=NOW, batch=1) == 1
-    assert store.apply_retention(settings, now=NOW, batch=1) == 1
+    # One window of each state per call, sweeping on: the old completed job, then the old cancelled one.
+    assert store.apply_retention(settings, now=NOW, window=1) == 2
+    assert store.apply_retention(settings, now=NOW, window=1) == 0
     assert store.apply_retention(settings, now=NOW) == 0
     ids = {job["id"] for job in store.list_jobs(limit=100)}
     assert f"ok-{old}" not in ids and f"cancelled-{old}" not in ids
     assert f"dead-{old}" in ids and len(ids) == 6
+
+
+def test_retention_sweeps_past_recent_jobs_to_old_ones_enqueued_after_them(store):
+    add(store, id="enqueued-first", now=NOW - 72 * HOUR)
+    add(store, id="enqueued-second", now=NOW - 72 * HOUR)
+    claims = [store.claim_next("w", 30, now=NOW - 72 * HOUR) for _ in range(2)]
+    outcome = Outcome(COMPLETED, 0, None)
+    for claim, ended in zip(claims, (NOW, NOW - 48 * HOUR), strict=True):  # the first ends now, the second 2 days ago
+        store.finish_run(claim, outcome, "", decide(0, 3, outcome, store.get_settings(), ended), now=ended)
+    settings = {**store.get_settings(), "retention": 24 * 3600}
+    assert store.apply_retention(settings, now=NOW, window=1) == 0  # the first window holds a recent job
+    assert store.apply_retention(settings, now=NOW, window=1) == 1
+    assert [job["id"] for job in store.list_jobs()] == ["enqueued-first"]
 
 
 def test_the_retention_setting_takes_durations(store):

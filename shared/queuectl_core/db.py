@@ -93,6 +93,15 @@ MIGRATIONS = (
     CREATE INDEX jobs_finished ON jobs (state, updated_at) WHERE state IN ('completed', 'dead', 'cancelled');
     INSERT INTO job_counts (state, n) VALUES ('cancelled', 0);
     """,
+    # 4: per-job cost. jobs_finished cost every completion one more index page written (~25 us of ~190 us per
+    # claim and completion, measured): purge and retention walk jobs_by_state in windows of seq instead. A
+    # completed job frees its dependents' edges by trigger, inside the engine, instead of a statement per job.
+    """
+    DROP INDEX IF EXISTS jobs_finished;
+    CREATE TRIGGER job_deps_done AFTER UPDATE OF state ON jobs WHEN NEW.state = 'completed' BEGIN
+        DELETE FROM job_deps WHERE dep_seq = NEW.seq;
+    END;
+    """,
 )
 
 

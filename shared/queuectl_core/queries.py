@@ -128,7 +128,6 @@ PORTABLE = {
     ),
     "seq_of": "SELECT seq FROM jobs WHERE id = :id",
     "add_dependency": "INSERT INTO job_deps (job_seq, dep_seq) VALUES (:job, :dep)",
-    "dependency_completed": "DELETE FROM job_deps WHERE dep_seq = :seq",
     "fail_dependents": (
         "UPDATE jobs SET state = 'dead', last_error = :error, exit_code = NULL, updated_at = :now"
         " WHERE state IN ('pending', 'failed') AND seq IN (SELECT job_seq FROM job_deps WHERE dep_seq = :seq)"
@@ -150,11 +149,15 @@ PORTABLE = {
     ),
     "paused": f"SELECT value FROM settings WHERE name = '{PAUSED}'",
     "resume": f"DELETE FROM settings WHERE name = '{PAUSED}'",
+    # Purge and retention walk the jobs of one state in windows of seq through jobs_by_state (state, seq), so
+    # that no index has to follow updated_at (it would cost every completion) and no write lock is held long.
     "count_finished": "SELECT count(*) FROM jobs WHERE state = :state AND updated_at < :before",
-    "any_finished": "SELECT 1 FROM jobs WHERE state = :state AND updated_at < :before LIMIT 1",
-    "delete_finished": (
-        "DELETE FROM jobs WHERE seq IN"
-        " (SELECT seq FROM jobs WHERE state = :state AND updated_at < :before LIMIT :limit)"
+    "window_end": "SELECT seq FROM jobs WHERE state = :state AND seq > :after ORDER BY seq LIMIT 1 OFFSET :skip",
+    "any_finished_in": (
+        "SELECT 1 FROM jobs WHERE state = :state AND seq > :after AND seq <= :upto AND updated_at < :before LIMIT 1"
+    ),
+    "delete_finished_in": (
+        "DELETE FROM jobs WHERE state = :state AND seq > :after AND seq <= :upto AND updated_at < :before"
     ),
 }
 

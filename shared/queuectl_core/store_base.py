@@ -182,12 +182,9 @@ class Store(OperatorMixin, RegistryMixin, ReportsMixin):
                                                      "error": _dependency_error(*ended)})
 
     def _settle_dependents(self, connection, seq, job_id, state, now):
-        """After job `seq` reached `state`: a completed job frees its dependents' edges; a dead or
-        cancelled one makes every job waiting for it dead, naming it (and so on down the chain).
-        Returns how many jobs that made dead."""
-        if state == "completed":
-            connection.execute(self.q.dependency_completed, {"seq": seq})
-            return 0
+        """After job `seq` reached `state`: a dead or cancelled one makes every job waiting for it dead, naming
+        it (and so on down the chain). Returns how many jobs that made dead. (A completed job frees its
+        dependents' edges by trigger: job_deps_done.)"""
         if state not in ("dead", "cancelled"):
             return 0
         ended = [(seq, job_id, state)]
