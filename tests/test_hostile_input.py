@@ -278,7 +278,7 @@ def test_the_cli_fuzz_reaches_every_command():
     assert {"enqueue", "status", "list", "show", "dlq", "config", "worker"} <= {path[0] for path, _ in COMMANDS}
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(args=ARGUMENTS, stdin=STDIN)
 def test_the_cli_never_raises_and_exits_0_1_or_2_whatever_the_arguments(tmp_path_factory, args, stdin):
     database = str(_scratch_dir(tmp_path_factory) / "fuzz.db")

@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 from helpers import cli_json, run_cli
+from queuectl_core.store import open_store
 from queuectl_core.validation import check_job
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,7 +18,8 @@ TOKEN = "token-that-must-never-show-up-0123456789"
 QUIET = {"QUEUECTL_LOG_LEVEL": "DEBUG"}  # the chattiest level: still no secret
 
 
-def test_neither_the_worker_log_nor_any_job_output_shows_the_api_token(db_path, store, processes):
+def test_neither_the_worker_log_nor_any_job_output_shows_the_api_token(sqlite_path, processes):
+    db_path, store = sqlite_path, open_store(str(sqlite_path))  # the worker's business: one backend is enough
     commands = {
         "env": "env",
         "set": "set",
@@ -43,9 +45,10 @@ def test_neither_the_worker_log_nor_any_job_output_shows_the_api_token(db_path, 
         assert "QUEUECTL_JOB_ID=" + job_id in output or job_id == "set"  # the environment was really printed
 
 
-def test_the_output_of_one_job_never_shows_up_in_another_jobs_history(db_path, store, processes):
+def test_the_output_of_one_job_never_shows_up_in_another_jobs_history(sqlite_path, processes):
+    db_path, store = sqlite_path, open_store(str(sqlite_path))
     # Jobs that print their own marker slowly, many at once on several workers, so that their runs interleave.
-    jobs = {f"job-{number:02d}": f"marker-{number:02d}-{os.urandom(4).hex()}" for number in range(16)}
+    jobs = {f"job-{number:02d}": f"marker-{number:02d}-{os.urandom(4).hex()}" for number in range(12)}
     for job_id, marker in jobs.items():
         store.enqueue(check_job({"id": job_id, "command": f"for i in 1 2 3 4 5 6; do echo {marker}; sleep 0.02; done;"
                                                           f" echo {marker} >&2"}))
