@@ -74,14 +74,17 @@ compose-test: install ## start a Docker engine if needed (tests/compose/docker-u
 # ---- benchmarks (issue 5) ----
 # The bench-only packages (the `bench` group: matplotlib, huey, rq, redis, pyinstrument) go into the same .venv.
 BENCH_STAMP := $(BIN)/.bench-installed
-.PHONY: bench bench-check
+.PHONY: bench bench-check bench-postgres
 
 $(BENCH_STAMP): benchmarks/requirements.txt $(BIN)/.installed
 	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
 	touch $@
 
-bench: install $(BENCH_STAMP) ## every figure of the benchmark suite side by side (~6 min): table, benchmarks/results/latest.json, plots
+bench: install $(BENCH_STAMP) ## every figure side by side, PostgreSQL's too where a server answers (~8 min): table, benchmarks/results/latest.json, plots
 	$(BIN)/python benchmarks/run.py
+
+bench-postgres: install $(BENCH_STAMP) ## only the PostgreSQL figures, SQLite beside them (~4 min): benchmarks/results/postgres.json
+	$(BIN)/python benchmarks/run.py --only postgres --output benchmarks/results/postgres.json
 
 bench-check: install $(BENCH_STAMP) ## exit 1 if benchmarks/results/latest.json misses a target (runs the suite when there is none)
 	$(BIN)/python benchmarks/run.py --check

@@ -1,7 +1,8 @@
-"""Claim + complete through SqliteStore (claim_next, then finish_run) against queues of 1k to 1M
-waiting jobs. The databases are seeded straight with executemany in one transaction (seeding only);
-every timed call goes through the store. Sizes are measured in interleaved rounds, so a noisy
-moment of the shared machine hits them all alike."""
+"""Claim + complete through the store (claim_next, then finish_run) against queues of 1k to 1M
+waiting jobs, on SQLite and on PostgreSQL. The queues are seeded straight (SQLite: executemany in
+one transaction; PostgreSQL: INSERT … SELECT from generate_series, then ANALYZE; seeding only);
+every timed call goes through the store. Queues are measured in interleaved rounds (every size, both
+backends), so a noisy moment of the shared machine hits them all alike."""
 
 import os
 import time
@@ -10,7 +11,7 @@ from common import median, scratch_dir, seed_pending
 
 
 def build(size, directory=None):
-    """A queuectl database with `size` pending jobs; returns its path."""
+    """A queuectl SQLite database with `size` pending jobs; returns (its path, seeding seconds)."""
     from queuectl_core.store import SqliteStore
     from queuectl_core.timeutil import now_ms
 
@@ -22,21 +23,36 @@ def build(size, directory=None):
     return path, time.perf_counter() - begin
 
 
-def measure(paths, rounds=5, per_round=200):
-    """{size: {'median_us': claim+complete, 'claim_us', 'finish_us'}} over interleaved rounds."""
+def build_postgres(size, **settings):
+    """A queue of `size` pending jobs in a new schema of the bench's PostgreSQL database (its connections
+    with `settings`); returns (the postgres.Schema, insert seconds, ANALYZE seconds). schema.drop()
+    removes it."""
+    import postgres
+    from queuectl_core.store import open_store
+    from queuectl_core.timeutil import now_ms
+
+    schema = postgres.Schema(**settings)
+    open_store(schema.url).close()  # the schema, by the store's own migrations
+    inserted, analyzed = postgres.seed_pending(schema.url, size, now_ms())
+    return schema, inserted, analyzed
+
+
+def measure(locations, rounds=5, per_round=200):
+    """{key: {'median_us': claim+complete, 'claim_us', 'finish_us'}} over interleaved rounds, for
+    `locations` {key: a SQLite path or a postgresql:// URL} (keys: sizes, or (backend, size))."""
     from queuectl_core.settings import defaults
-    from queuectl_core.store import SqliteStore
+    from queuectl_core.store import open_store
     from queuectl_core.transitions import COMPLETED, Outcome, decide
 
-    stores = {size: SqliteStore(path) for size, path in paths.items()}
+    stores = {key: open_store(location) for key, location in locations.items()}
     settings = defaults()
     outcome = Outcome(COMPLETED, 0, None)
-    totals = {size: [] for size in paths}
-    claims = {size: [] for size in paths}
-    finishes = {size: [] for size in paths}
+    totals = {key: [] for key in locations}
+    claims = {key: [] for key in locations}
+    finishes = {key: [] for key in locations}
     try:
         for _ in range(rounds):
-            for size, store in stores.items():
+            for key, store in stores.items():
                 for _ in range(per_round):
                     begin = time.perf_counter()
                     claim = store.claim_next("bench-worker", 30)
@@ -46,11 +62,11 @@ def measure(paths, rounds=5, per_round=200):
                     before_finish = time.perf_counter()
                     store.finish_run(claim, outcome, "", transition)
                     end = time.perf_counter()
-                    claims[size].append((claimed - begin) * 1e6)
-                    finishes[size].append((end - before_finish) * 1e6)
-                    totals[size].append((claimed - begin + end - before_finish) * 1e6)
+                    claims[key].append((claimed - begin) * 1e6)
+                    finishes[key].append((end - before_finish) * 1e6)
+                    totals[key].append((claimed - begin + end - before_finish) * 1e6)
     finally:
         for store in stores.values():
             store.close()
-    return {size: {"median_us": median(totals[size]), "claim_us": median(claims[size]),
-                   "finish_us": median(finishes[size]), "samples": len(totals[size])} for size in paths}
+    return {key: {"median_us": median(totals[key]), "claim_us": median(claims[key]),
+                  "finish_us": median(finishes[key]), "samples": len(totals[key])} for key in locations}

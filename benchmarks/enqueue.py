@@ -119,3 +119,49 @@ def cli_one(runs=15):
         bare += wall([PYTHON, "-c", "pass"], runs=1)
     return {"median_ms": median(cli) * 1000, "python_pass_ms": median(bare) * 1000,
             "ratio_to_python": median(cli) / median(bare), "runs": runs}
+
+
+def backends_one_per_call(locations, seconds=1.0, windows=3):
+    """{key: the python_one_per_call figure} for `locations` {key: SQLite path or postgresql:// URL},
+    their windows alternating (SQLite, PostgreSQL, SQLite, ...) so both see the same moments."""
+    from queuectl_core.store import open_store
+    from queuectl_core.validation import check_job
+
+    stores = {key: open_store(location) for key, location in locations.items()}
+    rates = {key: [] for key in locations}
+    try:
+        for _ in range(windows):
+            for key, store in stores.items():
+                rates[key] += _best_rate(lambda store=store: store.enqueue(check_job({"command": "true"})),
+                                         seconds, windows=1)["windows"]
+    finally:
+        for store in stores.values():
+            store.close()
+    return {key: {"jobs_per_second": max(found), "windows": found, "window_seconds": seconds}
+            for key, found in rates.items()}
+
+
+def backends_bulk(locations, count=100_000, runs=2):
+    """{key: jobs per second} of store.enqueue_many of `count` checked jobs (the same list each time)
+    into the empty queue at each location; best of `runs`, the backends alternating. Each location is a
+    callable returning (a fresh empty queue's location, its clean-up). On PostgreSQL enqueue_many
+    writes with COPY, on SQLite with executemany; the checking (check_job) is outside the timing."""
+    from queuectl_core.store import open_store
+    from queuectl_core.validation import check_job
+
+    specs = [(n + 1, check_job({"command": f"echo {n}", "priority": n % 3, "max_retries": 2}))
+             for n in range(count)]
+    seconds = {key: [] for key in locations}
+    for _ in range(runs):
+        for key, fresh in locations.items():
+            location, clean_up = fresh()
+            store = open_store(location)
+            try:
+                begin = time.perf_counter()
+                store.enqueue_many(specs)
+                seconds[key].append(time.perf_counter() - begin)
+            finally:
+                store.close()
+                clean_up()
+    return {key: {"jobs_per_second": count / min(found), "seconds": found, "jobs": count}
+            for key, found in seconds.items()}

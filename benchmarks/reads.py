@@ -13,11 +13,12 @@ from common import BIN, PYTHON, QUEUECTL, REPO, median, scratch_dir, start, stop
 DASHBOARD_JOBS = "/api/v1/jobs?sort=created_at&order=desc&limit=50&offset=0"
 
 
-def in_process(path, runs=10):
-    """Median milliseconds of the store calls behind the three figures (the database's share)."""
-    from queuectl_core.store import SqliteStore
+def in_process(location, runs=10):
+    """Median milliseconds of the store calls behind the three figures (the database's share);
+    `location` is a SQLite path or a postgresql:// URL."""
+    from queuectl_core.store import open_store
 
-    store = SqliteStore(path)
+    store = open_store(location)
     try:
         result = {}
         for name, call in (("status", store.status), ("counts", store.counts),

@@ -37,7 +37,8 @@ class System:
 
 
 class Queuectl(System):
-    """queuectl: `queuectl-worker --count N` on a fresh SQLite file in its own directory."""
+    """queuectl: `queuectl-worker --count N` on a fresh SQLite file in its own directory, or (backend
+    "postgres") on a fresh schema of the bench's PostgreSQL database, dropped at close."""
 
     name = "queuectl"
     # The same worker with setpriv switched off: PR_SET_PDEATHSIG through the Python preexec_fn, the
@@ -45,13 +46,27 @@ class Queuectl(System):
     PREEXEC_WORKER = ("import queuectl_worker.linux as linux; linux.pdeathsig_prefix = lambda: []; "
                       "from queuectl_worker.main import main; main()")
 
-    def __init__(self, workers, preexec=False):
-        from queuectl_core.store import SqliteStore
+    def __init__(self, workers, preexec=False, backend="sqlite"):
+        from queuectl_core.store import open_store
 
         self.workers = workers
-        self.directory = scratch_dir(f"queuectl-{workers}w")
-        self.db = os.path.join(self.directory, "queue.db")
-        self.store = SqliteStore(self.db)
+        self.schema = None
+        if backend in ("postgres", "postgres-async"):
+            import postgres
+
+            reason = postgres.missing_reason()
+            if reason:
+                raise Unavailable(reason)
+            self.name = f"queuectl-{backend}"
+            self.directory = scratch_dir(f"queuectl-{backend}-{workers}w")  # the workers' log
+            # postgres-async: every connection with synchronous_commit off, the counterpart of SQLite's
+            # default durability (a commit is not waited for on disk; a server crash may lose the last ones).
+            self.schema = postgres.Schema(**({"synchronous_commit": "off"} if backend == "postgres-async" else {}))
+            self.db = self.schema.url
+        else:
+            self.directory = scratch_dir(f"queuectl-{workers}w")
+            self.db = os.path.join(self.directory, "queue.db")
+        self.store = open_store(self.db)
         self.log = open(os.path.join(self.directory, "workers.log"), "wb")
         command = [PYTHON, "-c", self.PREEXEC_WORKER] if preexec else [QUEUECTL_WORKER]
         self.process = start([*command, "--count", str(workers), "--db", self.db], stderr=self.log)
@@ -62,9 +77,26 @@ class Queuectl(System):
         self.warm_up()
 
     def worker_pids(self):
+        """The supervisor and its workers; on PostgreSQL also the server processes (backends) serving
+        their connections, whose CPU an idle worker causes just as well."""
         from common import process_tree
 
-        return process_tree(self.process.pid)
+        pids = process_tree(self.process.pid)
+        if self.schema is None:
+            return pids
+        import psutil
+
+        ports = []
+        for pid in pids:
+            try:
+                ports += [c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp")
+                          if c.raddr and c.status == psutil.CONN_ESTABLISHED]
+            except psutil.Error:
+                pass
+        backends = self.store.connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE client_addr IS NOT NULL AND client_port = ANY(%s)",
+            (ports,)).fetchall()
+        return pids + [row[0] for row in backends]
 
     def enqueue_many(self, command, count):
         from queuectl_core.validation import check_job
@@ -104,6 +136,8 @@ class Queuectl(System):
         stop(self.process)
         self.store.close()
         self.log.close()
+        if self.schema is not None:
+            self.schema.drop()
 
 
 class Huey(System):
@@ -237,9 +271,12 @@ class Rq(System):
 
 
 def make(system, workers):
-    """A started system by name: queuectl, queuectl-preexec, huey, rq, rq-simple."""
+    """A started system by name: queuectl, queuectl-postgres, queuectl-postgres-async, queuectl-preexec,
+    huey, rq, rq-simple."""
     if system == "queuectl":
         return Queuectl(workers)
+    if system in ("queuectl-postgres", "queuectl-postgres-async"):
+        return Queuectl(workers, backend=system.removeprefix("queuectl-"))
     if system == "queuectl-preexec":
         return Queuectl(workers, preexec=True)
     if system == "huey":
@@ -255,12 +292,47 @@ def throughput(system, workers, jobs=2000, timeout=120):
     """Jobs per second from the start of the enqueue to the last job's finish."""
     queue = make(system, workers)
     try:
+        cpu = _CpuSplit(queue) if isinstance(queue, Queuectl) else None
         begin = time.time()
         ids = queue.enqueue_many("true", jobs)
         enqueued = time.time()
         queue.wait_done(ids, timeout)
         last = queue.last_finish(jobs if isinstance(queue, Queuectl) else ids)
-        return {"jobs_per_second": jobs / (last - begin), "seconds": last - begin,
-                "enqueue_seconds": enqueued - begin}
+        result = {"jobs_per_second": jobs / (last - begin), "seconds": last - begin,
+                  "enqueue_seconds": enqueued - begin}
+        if cpu:
+            result["cpu_ms_per_job"] = cpu.per_job(jobs)
+        return result
     finally:
         queue.close()
+
+
+class _CpuSplit:
+    """Where a queuectl run's CPU goes, per job: the worker processes themselves, the job processes
+    they started and reaped (setpriv + /bin/sh), and, on PostgreSQL, the server backends serving them."""
+
+    def __init__(self, queue):
+        from common import process_tree
+
+        self.own = process_tree(queue.process.pid)
+        self.backends = [pid for pid in queue.worker_pids() if pid not in self.own]
+        self.before = self._read()
+
+    def _read(self):
+        import psutil
+
+        found = {"workers": 0.0, "job_processes": 0.0, "server_backends": 0.0}
+        for group, pids in (("workers", self.own), ("server_backends", self.backends)):
+            for pid in pids:
+                try:
+                    times = psutil.Process(pid).cpu_times()
+                except psutil.Error:
+                    continue
+                found[group] += times.user + times.system
+                if group == "workers":
+                    found["job_processes"] += times.children_user + times.children_system
+        return found
+
+    def per_job(self, jobs):
+        after = self._read()
+        return {key: 1000 * (after[key] - self.before[key]) / jobs for key in after}
