@@ -7,7 +7,6 @@ from . import db
 from .errors import DatabaseUnusable
 from .queries import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE
 from .store_base import Store
-from .wakeup import ChangeWatcher
 
 # The claim is ONE statement under the write lock: no other worker can take the same job,
 # and the jobs_ready index serves both the filter and the order (no temp B-tree). Jobs still waiting
@@ -145,4 +144,6 @@ class SqliteStore(Store):
 
     def change_watcher(self):
         """inotify on the database's directory (a plain sleep where inotify is missing)."""
+        from .wakeup import ChangeWatcher  # ctypes: only workers wait, one-shot CLI commands need not load it
+
         return ChangeWatcher(self.path)
