@@ -14,7 +14,7 @@ help: ## list the targets
 
 install: $(BIN)/.installed ## create .venv and install every package (editable) plus the dev tools
 
-$(BIN)/.installed: shared/pyproject.toml services/*/pyproject.toml requirements-dev.txt
+$(BIN)/.installed: shared/pyproject.toml services/*/pyproject.toml services/worker/setup.py services/worker/queuectl_worker/_spawn.c requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(PACKAGES) -r requirements-dev.txt

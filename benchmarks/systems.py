@@ -43,7 +43,7 @@ class Queuectl(System):
     name = "queuectl"
     # The same worker with setpriv switched off: PR_SET_PDEATHSIG through the Python preexec_fn, the
     # fallback where setpriv is missing and the only way before it was used (an A/B in the same run).
-    PREEXEC_WORKER = ("import queuectl_worker.linux as linux; linux.pdeathsig_prefix = lambda: []; "
+    PREEXEC_WORKER = ("import queuectl_worker.launch as launch; launch.method = lambda: \"preexec\"; "
                       "from queuectl_worker.main import main; main()")
 
     def __init__(self, workers, preexec=False, backend="sqlite"):

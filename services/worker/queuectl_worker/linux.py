@@ -1,10 +1,7 @@
 """The two Linux process controls the worker relies on, through prctl(2)."""
 
 import ctypes
-import functools
 import os
-import shutil
-import subprocess
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -27,26 +24,9 @@ def die_with_parent(signal_number, parent_pid):
         os._exit(1)
 
 
-@functools.cache
-def pdeathsig_prefix():
-    """argv that makes the command after it get SIGKILL when its parent dies: setpriv(1) sets
-    PR_SET_PDEATHSIG, then execs the command. [] when setpriv (util-linux >= 2.33) is missing.
-
-    Spawning through it lets subprocess use vfork instead of fork + a Python preexec_fn, which
-    makes starting a job's shell about twice as fast. The only difference: if the worker dies in
-    the microseconds before setpriv's prctl, the shell is not killed by the kernel but by the
-    supervisor, which adopts it (subreaper) and ends what a dead worker left behind.
-    """
-    setpriv = shutil.which("setpriv")
-    if _prctl is None or setpriv is None:
-        return []
-    prefix = [setpriv, "--pdeathsig", "KILL", "--"]
-    try:
-        works = subprocess.run([*prefix, "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        works = False
-    return prefix if works else []
+def available():
+    """True where prctl(2) can be called (Linux)."""
+    return _prctl is not None
 
 
 def become_subreaper():

@@ -1,5 +1,6 @@
 """Running one job's shell command: its process group, its output tail, ending its process tree."""
 
+import functools
 import os
 import select
 import signal
@@ -9,7 +10,7 @@ import time
 
 import psutil
 
-from . import linux
+from . import launch
 
 OUTPUT_TAIL_BYTES = 64 * 1024  # kept per run; a job printing 20 MB costs 64 KiB in the database
 KILL_GRACE_SECONDS = 2.0  # between SIGTERM and SIGKILL when a job's tree is ended
@@ -20,23 +21,11 @@ class JobProcess:
     """A job's `/bin/sh -c COMMAND`, leading its own process group, output into a temp file."""
 
     def __init__(self, command, extra_env):
-        env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_VARIABLES}
-        env.update(extra_env)
+        env = {**_job_environment(), **extra_env}
         self._output = tempfile.TemporaryFile(prefix="queuectl-job-")
-        parent_pid = os.getpid()
-        prefix = linux.pdeathsig_prefix()
         self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            [*prefix, "/bin/sh", "-c", command],
-            stdin=subprocess.DEVNULL,
-            stdout=self._output,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # the job leads its own process group (and session)
-            # If this worker dies, even by SIGKILL, the kernel kills the job's shell: PR_SET_PDEATHSIG,
-            # set by setpriv when there is one (fast: vfork), else by a preexec_fn (fork).
-            preexec_fn=None if prefix else lambda: linux.die_with_parent(signal.SIGKILL, parent_pid),
-        )
+        # If this worker dies, even by SIGKILL, the kernel kills the job's shell (PR_SET_PDEATHSIG).
+        self.process = launch.start_shell(command, env, self._output.fileno())
         self.pid = self.process.pid
         try:
             self._pidfd = os.pidfd_open(self.pid)
@@ -118,6 +107,12 @@ class JobProcess:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
+
+
+@functools.cache
+def _job_environment():
+    """The worker's environment without its secrets (read once: the worker does not change it)."""
+    return {k: v for k, v in os.environ.items() if k not in _HIDDEN_VARIABLES}
 
 
 def _signal_all(group_leader, processes, signal_number):
