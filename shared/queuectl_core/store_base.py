@@ -23,7 +23,6 @@ from .store_records import (
 from .store_registry import RegistryMixin
 from .store_reports import ReportsMixin
 from .timeutil import now_ms
-from .transitions import CANCELLED, LOST, Outcome, decide
 
 STATES = ("pending", "processing", "completed", "failed", "dead", "cancelled")
 __all__ = ["CANCELLABLE_STATES", "FINISHED_STATES", "RETENTION_STATES", "STATES", "Claim", "Heartbeat", "Store",
@@ -319,6 +318,9 @@ class Store(OperatorMixin, RegistryMixin, ReportsMixin):
         now = now_ms() if now is None else now
         if self._read(self.q.any_expired, {"now": now}).fetchone() is None:
             return []  # the common case, answered without a write transaction
+        # Imported here: only workers hand jobs back, and one-shot CLI commands start faster without it.
+        from .transitions import CANCELLED, LOST, Outcome, decide
+
         reclaimed = []
         with self._transaction() as connection:
             rows = connection.execute(self.q.expired, {"now": now}).fetchall()
