@@ -1,0 +1,88 @@
+"""The `queuectl` command group and its error handling."""
+
+from collections.abc import MutableMapping
+from importlib import import_module
+
+import click
+from queuectl_core.errors import InvalidInput, QueueError
+
+from .context import BadInput, Context
+
+# Every command: its name, then the module (of this package) and the attribute that define it.
+# Only the module of the command being run is imported: start-up is most of a command's time.
+COMMANDS = {
+    "cancel": ("operations", "cancel"),
+    "completion": ("completion", "completion"),
+    "config": ("settings", "config"),
+    "dlq": ("jobs", "dlq"),
+    "enqueue": ("jobs", "enqueue"),
+    "list": ("jobs", "list_jobs"),
+    "logs": ("logs", "logs"),
+    "migrate": ("migrate", "migrate"),
+    "pause": ("operations", "pause"),
+    "purge": ("operations", "purge"),
+    "resume": ("operations", "resume"),
+    "show": ("jobs", "show"),
+    "status": ("jobs", "status"),
+    "wait": ("operations", "wait_for_jobs"),
+    "worker": ("workers", "worker"),
+}
+
+
+class LazyCommands(MutableMapping):
+    """A group's `commands` that knows every name but imports a command's module on first look-up.
+
+    click reads `commands` for everything (running, --help, completion, "Did you mean"), so the
+    group itself stays a plain click group."""
+
+    def __init__(self, where):
+        self._where = dict(where)
+        self._loaded = {}
+
+    def __getitem__(self, name):
+        if name not in self._loaded:
+            module, attribute = self._where[name]  # KeyError: no such command
+            self._loaded[name] = getattr(import_module(f".{module}", __package__), attribute)
+        return self._loaded[name]
+
+    def __setitem__(self, name, command):
+        self._where.setdefault(name, None)
+        self._loaded[name] = command
+
+    def __delitem__(self, name):
+        del self._where[name]
+        self._loaded.pop(name, None)
+
+    def __iter__(self):
+        return iter(self._where)
+
+    def __len__(self):
+        return len(self._where)
+
+
+class QueueGroup(click.Group):
+    """Turns domain errors into one-line messages: bad input exits 2, the rest 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except InvalidInput as error:
+            raise BadInput(str(error)) from None
+        except QueueError as error:
+            raise click.ClickException(str(error)) from None
+        except Exception as error:
+            if isinstance(ctx.obj, Context) and ctx.obj.is_database_error(error):
+                first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise click.ClickException(f"database error: {first_line}") from None
+            raise
+
+
+@click.group(cls=QueueGroup, commands=LazyCommands(COMMANDS), context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", envvar="QUEUECTL_DB", metavar="PATH",
+              help="SQLite file of the queue [env: QUEUECTL_DB; default ~/.local/share/queuectl/queuectl.db].")
+@click.version_option(package_name="queuectl-cli", prog_name="queuectl")
+@click.pass_context
+def cli(ctx, db):
+    """queuectl: a persistent queue of shell commands with retries and a dead letter queue."""
+    ctx.obj = Context(db)
+
