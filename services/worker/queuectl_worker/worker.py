@@ -215,6 +215,7 @@ class Worker:
                     size = job.output_size()
                     if size != flushed_size:
                         flushed_size = size
+                        job.trim_output()
                         cancel_requested = self._flush_output(claim, job)
                 if cancel_requested and outcome is None:
                     job.kill_tree()
