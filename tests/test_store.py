@@ -81,6 +81,33 @@ def test_a_completion_fenced_by_a_stale_token_changes_nothing(store):
     assert store.get_job("j")["state"] == "completed"
 
 
+def test_finishing_a_run_and_claiming_the_next_is_one_step_that_does_both(store):
+    add(store, id="a")
+    add(store, id="b", after=["a"])  # waits for a: claimable only once a's completion is recorded
+    first = store.claim_next("w1", 30, now=NOW)
+    transition = decide(0, first.job["max_retries"], Outcome(COMPLETED, 0), store.get_settings(), NOW + 1)
+    recorded, following = store.finish_run_and_claim_next(first, Outcome(COMPLETED, 0), "out", transition, "w1",
+                                                          30, now=NOW + 1)
+    assert recorded and following.id == "b"
+    assert store.get_job("a")["state"] == "completed"
+    assert (store.get_job("b")["state"], store.get_job("b")["worker_id"]) == ("processing", "w1")
+    transition = decide(0, following.job["max_retries"], Outcome(COMPLETED, 0), store.get_settings(), NOW + 2)
+    assert store.finish_run_and_claim_next(following, Outcome(COMPLETED, 0), "", transition, "w1", 30,
+                                           now=NOW + 2) == (True, None)  # nothing left
+
+
+def test_a_stale_finish_records_nothing_but_the_next_claim_still_happens(store):
+    add(store, id="j", max_retries=3)
+    add(store, id="k", priority=-1)  # claimed after j
+    stale = store.claim_next("w1", 1, now=NOW)
+    store.reclaim_expired(store.get_settings(), now=NOW + 5_000)
+    transition = decide(0, stale.job["max_retries"], Outcome(COMPLETED, 0), store.get_settings(), NOW + 6_000)
+    recorded, following = store.finish_run_and_claim_next(stale, Outcome(COMPLETED, 0), "", transition, "w1", 30,
+                                                          now=NOW + 10_000_000)
+    assert not recorded and following is not None
+    assert store.get_job("j")["state"] in ("pending", "processing")  # handed back, not completed by w1
+
+
 def test_an_expired_lease_is_handed_back_as_a_failed_attempt_saying_the_worker_was_lost(store):
     add(store, id="j", max_retries=1)
     store.claim_next("w1", 2, now=NOW)

@@ -121,7 +121,8 @@ class Worker:
         self.watcher.drain()  # before the claim, so no later change goes unnoticed
         claim = self.store.claim_next(self.id, self.lease_seconds)
         if claim is not None:
-            self._run_claim(claim)
+            while claim is not None:  # each run's result is recorded together with the next claim
+                claim = self._run_claim(claim)
             return POLL_MIN_SECONDS
         if self.burst and not self.store.has_unfinished_jobs():
             log.info("worker %s: no job left, exiting (burst)", self.id)
@@ -166,7 +167,8 @@ class Worker:
         return beat
 
     def _run_claim(self, claim):
-        """Run a claimed job to its end and record the outcome (fenced by the claim's token)."""
+        """Run a claimed job to its end and record the outcome (fenced by the claim's token); return the next
+        claim taken in the same transaction, or None."""
         timeout = claim.job["timeout"] or self.default_timeout
         job = JobProcess(
             claim.job["command"],
@@ -208,7 +210,7 @@ class Worker:
                         # Another worker took the job over: stop our copy so it never runs twice at once.
                         job.kill_tree()
                         log.warning("worker %s: lost the lease of job %s; stopped its run", self.id, claim.id)
-                        return
+                        return None
                     cancel_requested = beat.cancel_requested
                 elif time.monotonic() >= next_flush:
                     next_flush = time.monotonic() + OUTPUT_FLUSH_SECONDS
@@ -222,7 +224,7 @@ class Worker:
                     outcome = Outcome(CANCELLED, None, "cancelled by request while running: its process tree"
                                       " was stopped")
                 _drain(self._signal_read)
-            self._record(claim, outcome, *job.output_snapshot())
+            return self._record(claim, outcome, *job.output_snapshot())
         finally:
             if job.exit_status is None:
                 job.kill_tree()  # leaving early (an error): the run must not go on unsupervised
@@ -256,15 +258,25 @@ class Worker:
             return False
 
     def _record(self, claim, outcome, output, output_offset=0):
-        """Store the outcome; a database error is retried while the lease would still hold."""
+        """Store the outcome, and claim the next job in the same transaction unless the worker is stopping or its
+        heartbeat is due (the loop's turn: leases of lost workers are handed back there); return that claim or
+        None. A database error is retried while the lease would still hold."""
+        take_next = not self.stopping and time.monotonic() < self._next_heartbeat
+        if take_next:
+            self.watcher.drain()  # before the claim, so no later change goes unnoticed
         error_wait = ERROR_WAIT_MIN_SECONDS
         give_up = time.monotonic() + self.lease_seconds
+        next_claim = None
         while True:
             now = now_ms()
             transition = decide(claim.job["attempts"], claim.job["max_retries"], outcome, self.settings, now,
                                 self.rng, claim.job.get("retry_on"), claim.job.get("no_retry_on"))
             try:
-                recorded = self.store.finish_run(claim, outcome, output, transition, now, output_offset)
+                if take_next:
+                    recorded, next_claim = self.store.finish_run_and_claim_next(
+                        claim, outcome, output, transition, self.id, self.lease_seconds, now, output_offset)
+                else:
+                    recorded = self.store.finish_run(claim, outcome, output, transition, now, output_offset)
                 break
             except self.store.Error as error:
                 if time.monotonic() + error_wait > give_up:
@@ -274,9 +286,10 @@ class Worker:
                 error_wait = min(error_wait * 2, ERROR_WAIT_MAX_SECONDS)
         if not recorded:
             log.warning("worker %s: job %s was handed to another worker; result dropped", self.id, claim.id)
-            return
-        log.info("job %s attempt %d: %s -> %s", claim.id, claim.attempt,
-                 outcome.error or "exit 0", transition.state)
+        else:
+            log.info("job %s attempt %d: %s -> %s", claim.id, claim.attempt,
+                     outcome.error or "exit 0", transition.state)
+        return next_claim
 
 
 def _exit_outcome(status):
