@@ -28,7 +28,7 @@ def method(request, monkeypatch):
 def run(command, env=None):
     """(return code, output) of `command` started by start_shell, waited for."""
     with tempfile.TemporaryFile() as output:
-        child = launch.start_shell(command, env or {"PATH": os.environ["PATH"]}, output.fileno())
+        child = launch.start_shell(command, output.fileno(), (("PATH", os.environ["PATH"]), ("HOME", "/h")), env)
         code = child.wait(timeout=30)
         output.seek(0)
         return code, output.read().decode()
@@ -52,13 +52,15 @@ def test_stdout_and_stderr_go_to_the_file_and_stdin_is_empty(method):
 
 
 def test_the_job_gets_exactly_the_environment_given(method):
-    code, output = run('echo "$QUEUECTL_JOB_ID|$PATH|${HOME-unset}"', {"QUEUECTL_JOB_ID": "j1", "PATH": "/usr/bin:/bin"})
-    assert (code, output.strip()) == (0, "j1|/usr/bin:/bin|unset")
+    code, output = run('echo "$QUEUECTL_JOB_ID|$PATH|$HOME"; env | grep -c "^PATH="',
+                       {"QUEUECTL_JOB_ID": "j1", "PATH": "/usr/bin:/bin"})
+    # The extra variables are added to the base ones and replace those of the same name (once, not twice).
+    assert (code, output.split()) == (0, ["j1|/usr/bin:/bin|/h", "1"])
 
 
 def test_the_shell_leads_its_own_session_and_process_group(method):
     with tempfile.TemporaryFile() as output:
-        child = launch.start_shell("sleep 30", {"PATH": os.environ["PATH"]}, output.fileno())
+        child = launch.start_shell("sleep 30", output.fileno(), (("PATH", os.environ["PATH"]),))
         try:
             assert os.getsid(child.pid) == child.pid
             assert os.getpgid(child.pid) == child.pid
@@ -101,7 +103,7 @@ def test_the_shell_is_killed_by_the_kernel_when_its_worker_dies(method, tmp_path
         import os, time
         from queuectl_worker import launch
         launch.method = lambda: {method!r}
-        child = launch.start_shell("sleep 300", {{"PATH": os.environ["PATH"]}}, 1)
+        child = launch.start_shell("sleep 300", 1, (("PATH", os.environ["PATH"]),))
         open({str(pid_file)!r}, "w").write(str(child.pid))
         time.sleep(300)
     """)], stdout=subprocess.DEVNULL)

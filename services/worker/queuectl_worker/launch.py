@@ -32,20 +32,22 @@ def method():
     return "setpriv" if _setpriv_prefix() else "preexec"
 
 
-def start_shell(command, env, stdout_fd):
-    """`/bin/sh -c command` with `env` (a dict), stdin /dev/null, stdout and stderr on `stdout_fd`, leading a
-    new session, killed by the kernel (SIGKILL) when this process dies. Returns a Child or a Popen: both
-    have pid, poll() and wait(timeout=None)."""
+def start_shell(command, stdout_fd, base_env=(), extra_env=None):
+    """`/bin/sh -c command`, stdin /dev/null, stdout and stderr on `stdout_fd`, leading a new session, killed by the
+    kernel (SIGKILL) when this process dies. Its environment: `base_env`, a tuple of (name, value) pairs (the same
+    one each time: its encoding is kept), then the dict `extra_env`. Returns a Child or a Popen: both have pid,
+    poll() and wait(timeout=None)."""
     argv = ["/bin/sh", "-c", command]
+    extra_env = extra_env or {}
     how = method()
     if how == "vfork":
-        return Child(_spawn.spawn([os.fsencode(arg) for arg in argv],
-                                  [os.fsencode(key) + b"=" + os.fsencode(value) for key, value in env.items()],
-                                  _dev_null(), stdout_fd, stdout_fd))
+        env = _encoded_environment(base_env, tuple(extra_env)) + [
+            os.fsencode(key) + b"=" + os.fsencode(value) for key, value in extra_env.items()]
+        return Child(_spawn.spawn([os.fsencode(arg) for arg in argv], env, _dev_null(), stdout_fd, stdout_fd))
     parent_pid = os.getpid()
     return subprocess.Popen(
         [*(_setpriv_prefix() if how == "setpriv" else ()), *argv],
-        stdin=subprocess.DEVNULL, stdout=stdout_fd, stderr=subprocess.STDOUT, env=env,
+        stdin=subprocess.DEVNULL, stdout=stdout_fd, stderr=subprocess.STDOUT, env={**dict(base_env), **extra_env},
         start_new_session=True,
         preexec_fn=(lambda: linux.die_with_parent(signal.SIGKILL, parent_pid)) if how == "preexec" else None,
     )
@@ -79,6 +81,12 @@ class Child:
                 raise subprocess.TimeoutExpired(["/bin/sh"], timeout)
             select.select([], [], [], min(left, 0.01))
         return self.returncode
+
+
+@functools.lru_cache(maxsize=4)
+def _encoded_environment(base_env, replaced):
+    """base_env without the names in `replaced`, encoded for execve: once, not ~15 µs for every job."""
+    return [os.fsencode(key) + b"=" + os.fsencode(value) for key, value in base_env if key not in replaced]
 
 
 @functools.cache

@@ -70,6 +70,10 @@ def parse_args(argv):
 def main(argv=None):
     """Start the supervisor and its workers; exit 0 after a graceful stop."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    # The format names no source line: without this, every record walks the stack to find its caller
+    # (~5 µs of a no-op job's ~300 µs in the worker).
+    logging._srcfile = None
+    logging.logThreads = logging.logMultiprocessing = False
     logging.basicConfig(
         level=os.environ.get("QUEUECTL_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(message)s",

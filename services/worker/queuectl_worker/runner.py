@@ -25,11 +25,10 @@ class JobProcess:
     """A job's `/bin/sh -c COMMAND`, leading its own process group, output into an anonymous file."""
 
     def __init__(self, command, extra_env):
-        env = {**_job_environment(), **extra_env}
         self._output = _output_file()
         self.started = time.monotonic()
         # If this worker dies, even by SIGKILL, the kernel kills the job's shell (PR_SET_PDEATHSIG).
-        self.process = launch.start_shell(command, env, self._output)
+        self.process = launch.start_shell(command, self._output, _job_environment(), extra_env)
         self.pid = self.process.pid
         try:
             self._pidfd = os.pidfd_open(self.pid)
@@ -133,8 +132,9 @@ def _output_file():
 
 @functools.cache
 def _job_environment():
-    """The worker's environment without its secrets (read once: the worker does not change it)."""
-    return {k: v for k, v in os.environ.items() if k not in _HIDDEN_VARIABLES}
+    """The worker's environment without its secrets, as (name, value) pairs (read once: the worker does not
+    change it)."""
+    return tuple((k, v) for k, v in os.environ.items() if k not in _HIDDEN_VARIABLES)
 
 
 def _signal_all(group_leader, processes, signal_number):
