@@ -2,6 +2,7 @@
 click, prints exactly what the click command prints. Timings belong to benchmarks/reads.py, not here."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -54,15 +55,15 @@ def busy_queue(path):
     return path
 
 
-def test_status_json_on_sqlite_loads_neither_click_nor_any_postgres_worker_or_api_code(tmp_path, sqlite_path):
-    modules = loaded_modules(tmp_path, sqlite_path, "status", "--json")
+@pytest.mark.parametrize("form", [["status", "--json"], ["status"]], ids=["json", "text"])
+def test_status_on_sqlite_loads_neither_click_nor_any_postgres_worker_or_api_code(tmp_path, sqlite_path, form):
+    modules = loaded_modules(tmp_path, busy_queue(sqlite_path), *form)
 
     assert "queuectl_core.sqlite_store" in modules  # the probe did see the command run
     assert modules.isdisjoint(NEVER_ON_SQLITE | OTHER_COMMAND_MODULES | {"click", "queuectl_cli.jobs"})
 
 
 @pytest.mark.parametrize("args", [
-    pytest.param(["status"], id="status"),
     pytest.param(["enqueue", '{"command": "true"}'], id="enqueue"),
     pytest.param(["list", "--json"], id="list"),
 ])
@@ -102,7 +103,10 @@ def test_the_quick_path_knows_the_name_of_the_completion_variable():
     (["status", "--json"], (True, None)),
     (["--db", "q.db", "status", "--json"], (True, "q.db")),
     (["--db=q.db", "status", "--json"], (True, "q.db")),
-    (["status"], (False, None)),
+    (["status"], (True, None)),
+    (["--db", "q.db", "status"], (True, "q.db")),
+    (["status", "--help"], (False, None)),
+    (["status", "--json", "x"], (False, None)),
     (["--json", "status"], (False, None)),
     (["status", "--json", "--json"], (False, None)),
     (["status", "--help", "--json"], (False, None)),
@@ -111,15 +115,21 @@ def test_the_quick_path_knows_the_name_of_the_completion_variable():
     (["--db", "a", "--db", "b", "status", "--json"], (False, None)),
     (["--version", "status", "--json"], (False, None)),
 ])
-def test_the_quick_path_takes_only_plain_status_json(monkeypatch, argv, expected):
+def test_the_quick_path_takes_only_plain_status(monkeypatch, argv, expected):
     monkeypatch.delenv("QUEUECTL_DB", raising=False)
 
     assert quick.location(argv) == expected
 
 
+def masked_ages(text):
+    """The text with worker ages ('0.52s ago', '(1.03s)') masked: two runs are moments apart."""
+    return re.sub(rb"\d[\d.hms]*(?= ago|\))", b"AGE", text)
+
+
+@pytest.mark.parametrize("form", [["status", "--json"], ["status"]], ids=["json", "text"])
 @pytest.mark.parametrize("shape", ["--db PATH", "--db=PATH", "QUEUECTL_DB"])
 @pytest.mark.parametrize("queue", ["empty", "busy"])
-def test_status_json_without_click_prints_byte_for_byte_what_the_click_command_prints(tmp_path, shape, queue):
+def test_status_without_click_prints_byte_for_byte_what_the_click_command_prints(tmp_path, shape, queue, form):
     path = tmp_path / "queue.db"
     if queue == "busy":
         busy_queue(path)
@@ -128,23 +138,28 @@ def test_status_json_without_click_prints_byte_for_byte_what_the_click_command_p
     args = {"--db PATH": ["--db", str(path)], "--db=PATH": [f"--db={path}"], "QUEUECTL_DB": []}[shape]
     env = {**os.environ, "QUEUECTL_DB": str(path) if shape == "QUEUECTL_DB" else ""}
 
-    quick_run = subprocess.run([QUEUECTL, *args, "status", "--json"], capture_output=True, env=env, timeout=30)
-    click_run = CliRunner().invoke(cli, [*args, "status", "--json"], env=env, prog_name="queuectl")
+    quick_run = subprocess.run([QUEUECTL, *args, *form], capture_output=True, env=env, timeout=30)
+    click_run = CliRunner().invoke(cli, [*args, *form], env=env, prog_name="queuectl")
 
     assert (quick_run.returncode, quick_run.stderr) == (0, b"")
-    assert quick_run.stdout == click_run.stdout_bytes
+    if "--json" in form:
+        assert quick_run.stdout == click_run.stdout_bytes
+    else:
+        assert masked_ages(quick_run.stdout) == masked_ages(click_run.stdout_bytes)
+        assert (b"Paused since" in quick_run.stdout) == (queue == "busy")
     assert click_run.exit_code == 0
 
 
+@pytest.mark.parametrize("form", [["status", "--json"], ["status"]], ids=["json", "text"])
 @pytest.mark.parametrize("kind", ["missing directory", "not a database"])
-def test_status_json_on_an_unusable_database_fails_as_the_click_command_does(tmp_path, kind):
+def test_status_on_an_unusable_database_fails_as_the_click_command_does(tmp_path, kind, form):
     path = tmp_path / "gone" / "queue.db"
     if kind == "not a database":
         path = tmp_path / "notes.txt"
         path.write_text("not a queue\n" * 100)
 
-    result = run_cli(path, "status", "--json")
-    expected = CliRunner().invoke(cli, ["status", "--json"], env={"QUEUECTL_DB": str(path)}, prog_name="queuectl")
+    result = run_cli(path, *form)
+    expected = CliRunner().invoke(cli, form, env={"QUEUECTL_DB": str(path)}, prog_name="queuectl")
 
     assert result.returncode == expected.exit_code == 1
     assert result.stderr == expected.stderr

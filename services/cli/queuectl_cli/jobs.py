@@ -8,6 +8,7 @@ from queuectl_core import STATES
 from . import output
 from .completion import complete_job_id
 from .context import BadInput, pass_context
+from .views import status_lines
 
 PROGRESS_MIN_JOBS = 10_000  # below this a progress bar would only flicker
 
@@ -69,15 +70,8 @@ def status(ctx, as_json):
     if as_json:
         output.print_json(summary)
         return
-    click.echo("Jobs")
-    for state in STATES:
-        click.echo(f"  {state:<11}{summary['jobs'][state]:>8}")
-    if summary["paused"]:
-        click.echo(f"\nPaused since {ctx.store.paused_since()}: workers claim nothing until `queuectl resume`.")
-    workers = summary["workers"]
-    click.echo(f"\nWorkers: {len(workers)} live")
-    if workers:
-        output.print_workers(workers)
+    for line in status_lines(summary, ctx.store.paused_since() if summary["paused"] else None):
+        click.echo(line)
 
 
 @click.command(name="list")

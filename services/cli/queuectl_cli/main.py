@@ -9,7 +9,7 @@ from . import quick
 def main():
     """Entry point: run the CLI; no user error ever ends in a traceback."""
     try:
-        if not quick.answer(sys.argv[1:]):  # `status --json` is answered without loading click
+        if not quick.answer(sys.argv[1:]):  # `status [--json]` is answered without loading click
             from .group import cli
 
             cli.main(prog_name="queuectl")

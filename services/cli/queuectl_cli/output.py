@@ -5,43 +5,18 @@ from datetime import datetime
 
 import click
 
+from .views import duration, shorten, table_lines, worker_lines
+
 
 def print_json(value):
     """Print a value as JSON on stdout (and nothing else)."""
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def shorten(text, width):
-    """One line of at most `width` characters."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def print_table(headers, rows):
     """Columns aligned to their widest cell."""
-    cells = [[str("-" if c is None else c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    for row in [list(headers), *cells]:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
-
-
-def age(iso_time, now=None):
-    """'3.2s ago'-style distance from an ISO time to now."""
-    if iso_time is None:
-        return "-"
-    seconds = ((now or datetime.now().astimezone()) - datetime.fromisoformat(iso_time)).total_seconds()
-    return f"{duration(abs(seconds))} {'ago' if seconds >= 0 else 'from now'}"
-
-
-def duration(seconds):
-    """A short human duration: 0.25s, 42s, 3m05s, 2h10m."""
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+    for line in table_lines(headers, rows):
+        click.echo(line)
 
 
 def print_jobs(jobs, with_error=False):
@@ -86,11 +61,5 @@ def print_job_detail(job):
 
 def print_workers(workers):
     """A table of live workers."""
-    rows = []
-    for worker in workers:
-        job = worker["current_job"]
-        if job:
-            job = f"{job} ({age(worker['current_job_started_at']).replace(' ago', '')})"
-        rows.append([worker["id"], worker["host"], worker["pid"], job or "idle",
-                     age(worker["heartbeat_at"]), "yes" if worker["stop_requested"] else "no"])
-    print_table(["ID", "HOST", "PID", "JOB", "HEARTBEAT", "STOPPING"], rows)
+    for line in worker_lines(workers):
+        click.echo(line)

@@ -1,7 +1,7 @@
-"""`queuectl status --json` on SQLite without loading click.
+"""`queuectl status [--json]` on SQLite without loading click.
 
-Monitors and scripts poll this one command, and loading click is a third of its run (issue 5: <= 50 ms at
-1M jobs). It prints exactly what the click command prints (tests compare the two byte for byte); anything
+Monitors, scripts and people poll this one command, and loading click is a third of its run (issue 5: <= 50 ms
+at 1M jobs). It prints exactly what the click command prints (tests compare the two byte for byte); anything
 else, a failure included, is left to the click command, which reports it as it always has.
 """
 
@@ -10,15 +10,16 @@ import sys
 
 # click's shell completion runs when this is set (`_<PROG>_COMPLETE`, see completion.py): leave that to click.
 COMPLETE_VARIABLE = "_QUEUECTL_COMPLETE"
-STATUS_JSON = ["status", "--json"]
+STATUS_FORMS = (["status", "--json"], ["status"])
 
 
 def location(argv):
     """(True, the database location click would give) when `argv` is exactly
-    `[--db PATH | --db=PATH] status --json`; (False, None) for anything else."""
-    if argv[-2:] != STATUS_JSON:
+    `[--db PATH | --db=PATH] status [--json]`; (False, None) for anything else."""
+    form = next((form for form in STATUS_FORMS if argv[-len(form):] == form), None)
+    if form is None:
         return False, None
-    head = argv[:-2]
+    head = argv[:-len(form)]
     if not head:
         return True, os.environ.get("QUEUECTL_DB") or None  # click ignores an empty variable
     if len(head) == 2 and head[0] == "--db":
@@ -33,7 +34,7 @@ def location(argv):
 
 
 def answer(argv):
-    """Print `queuectl status --json` for `argv` and return True; or print nothing and return False."""
+    """Print `queuectl status [--json]` for `argv` and return True; or print nothing and return False."""
     matched, where = location(argv)
     if not matched or COMPLETE_VARIABLE in os.environ or sys.stdout is None:
         return False
@@ -42,13 +43,20 @@ def answer(argv):
     if is_postgres(where):
         return False  # psycopg's start-up dwarfs click's, and a connection that fails must not be tried twice
     try:
-        summary = open_store(where).status()
+        store = open_store(where)
+        summary = store.status()
+        if argv[-1] == "--json":
+            import json
+
+            # What output.print_json prints: click.echo of this text.
+            text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+        else:
+            from .views import status_lines
+
+            text = "".join(line + "\n" for line in status_lines(
+                summary, store.paused_since() if summary["paused"] else None))
     except Exception:
         return False  # click's command reports it (a read of a local file: trying again costs nothing)
-    import json
-
-    # What output.print_json prints: click.echo of this text.
-    text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
     if not text.isascii():
         return False  # how other characters are written is click.echo's business (its stream handling)
     sys.stdout.write(text)
