@@ -11,7 +11,7 @@ import psycopg
 
 from .errors import DatabaseUnusable
 from .queries import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, to_pyformat
-from .store_base import Store
+from .store_base import BULK_COLUMNS, Store
 
 CHANNEL = "queuectl_jobs"
 _MIGRATION_LOCK = 0x71756575  # pg_advisory_xact_lock key: "queu"
@@ -216,16 +216,14 @@ class PostgresStore(Store):
     def _read(self, statement, params=None):
         return self._live().execute(statement, params or {})
 
-    def _insert_jobs(self, connection, rows, progress):
+    def _insert_jobs(self, connection, rows, now, progress):
         with connection.cursor() as cursor:
             with cursor.copy(
-                "COPY jobs (id, command, state, max_retries, priority, run_at, timeout, created_at, updated_at,"
-                " depends_on, retry_on, no_retry_on) FROM STDIN"
+                f"COPY jobs (state, created_at, updated_at, {', '.join(BULK_COLUMNS)}) FROM STDIN"
             ) as copy:
+                fixed = ("pending", now, now)
                 for number, row in enumerate(rows, start=1):
-                    copy.write_row((row["id"], row["command"], "pending", row["max_retries"], row["priority"],
-                                    row["run_at"], row["timeout"], row["now"], row["now"], row["depends_on"],
-                                    row["retry_on"], row["no_retry_on"]))
+                    copy.write_row(fixed + row)
                     if progress and number % 10_000 == 0:
                         progress(10_000)
         if progress and len(rows) % 10_000:

@@ -1,12 +1,13 @@
 """The SQLite backend: one file shared by every process on one host (containers sharing a volume too)."""
 
 import sqlite3
+from operator import itemgetter
 from types import SimpleNamespace
 
 from . import db
 from .errors import DatabaseUnusable
 from .queries import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE
-from .store_base import Store
+from .store_base import BULK_COLUMNS, Store
 
 # The claim is ONE statement under the write lock: no other worker can take the same job,
 # and the jobs_ready index serves both the filter and the order (no temp B-tree). Jobs still waiting
@@ -24,6 +25,8 @@ CLAIM = f"""
 
 # Bulk enqueue of at least this many jobs stages them in a temporary table first (see SqliteStore._stage_jobs).
 STAGE_MIN_JOBS = 5_000
+BULK_REQUIRED = ("id", "command", "max_retries", "priority", "run_at")  # the BULK_COLUMNS every job has a value for
+BULK_CACHE_KIB = 64 * 1024  # SQLite's page cache while a staged bulk enqueue is copied in (default: 2 MiB)
 
 SQL = SimpleNamespace(
     **PORTABLE,
@@ -88,10 +91,12 @@ class SqliteStore(Store):
     def _read(self, statement, params=None):
         return self.connection.execute(statement, params or {})
 
-    def _insert_jobs(self, connection, rows, progress):
+    def _insert_jobs(self, connection, rows, now, progress):
+        statement = (f"INSERT INTO jobs (state, created_at, updated_at, {', '.join(BULK_COLUMNS)})"
+                     f" VALUES ('pending', {int(now)}, {int(now)}, {', '.join('?' * len(BULK_COLUMNS))})")
         for start in range(0, len(rows), 10_000):
             chunk = rows[start: start + 10_000]
-            connection.executemany(self.q.insert_job, chunk)
+            connection.executemany(statement, chunk)
             if progress:
                 progress(len(chunk))
 
@@ -101,23 +106,24 @@ class SqliteStore(Store):
         # instead of 11 s). Small batches are quicker inserted directly.
         if len(rows) < STAGE_MIN_JOBS:
             return False
-        # The staged columns are the row's keys: each is the jobs column of that name (as in q.insert_job), except
-        # `now`, which is created_at and updated_at.
-        keys = list(rows[0])
-        columns = [key for key in keys if key != "now"]
+        # Only the columns some row has a value for are staged (the others stay NULL, their default): binding
+        # the four usually-NULL ones took a third of the staging time.
+        kept = [index for index, column in enumerate(BULK_COLUMNS)
+                if column in BULK_REQUIRED or list(map(itemgetter(index), rows)).count(None) < len(rows)]
+        columns = ", ".join(BULK_COLUMNS[index] for index in kept)
         self._insert_staged = (
-            f"INSERT INTO jobs (state, created_at, updated_at, {', '.join(columns)})"
-            f" SELECT 'pending', now, now, {', '.join(columns)} FROM temp.queuectl_staged ORDER BY rowid"
+            f"INSERT INTO jobs (state, created_at, updated_at, {columns})"
+            f" SELECT 'pending', :now, :now, {columns} FROM temp.queuectl_staged ORDER BY rowid"
         )  # ORDER BY rowid: the lines' order is the enqueue order (seq)
-        stage = (f"INSERT INTO temp.queuectl_staged ({', '.join(keys)})"
-                 f" VALUES ({', '.join(':' + key for key in keys)})")
+        stage = f"INSERT INTO temp.queuectl_staged VALUES ({', '.join('?' * len(kept))})"
+        pick = None if len(kept) == len(BULK_COLUMNS) else itemgetter(*kept)
         self.connection.execute("BEGIN")  # temp tables only: no lock on the database itself
         try:
             self.connection.execute("DROP TABLE IF EXISTS temp.queuectl_staged")
-            self.connection.execute(f"CREATE TEMP TABLE queuectl_staged ({', '.join(keys)})")
+            self.connection.execute(f"CREATE TEMP TABLE queuectl_staged ({columns})")
             for start in range(0, len(rows), 10_000):
                 chunk = rows[start: start + 10_000]
-                self.connection.executemany(stage, chunk)
+                self.connection.executemany(stage, chunk if pick is None else map(pick, chunk))
                 if progress:
                     progress(len(chunk))
         except BaseException:
@@ -126,10 +132,15 @@ class SqliteStore(Store):
         self.connection.execute("COMMIT")
         return True
 
-    def _insert_staged_jobs(self, connection):
+    def _insert_staged_jobs(self, connection, now):
+        # A larger page cache for the copy, which holds the write lock: the jobs.id index takes the new random ids
+        # all over its pages (100k jobs: 0.13 s instead of 0.16 s, measured).
+        cache_size = connection.execute("PRAGMA cache_size").fetchone()[0]
+        connection.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
         try:
-            connection.execute(self._insert_staged)
+            connection.execute(self._insert_staged, {"now": now})
         finally:
+            connection.execute(f"PRAGMA cache_size = {int(cache_size)}")
             self.connection.execute("DELETE FROM temp.queuectl_staged")
 
     def _execute_many(self, connection, statement, rows):

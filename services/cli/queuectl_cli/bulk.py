@@ -5,21 +5,31 @@ import codecs
 from queuectl_core.errors import InvalidInput
 from queuectl_core.validation import parse_job_json
 
+# What bytes.strip() strips: the test of a blank line (str.strip() would also take, say, a no-break space).
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
+
 
 def parse_lines(raw):
     """(line number, JobSpec) for each non-blank line of `raw` bytes; InvalidInput names the line."""
-    specs = []
     if raw.startswith(codecs.BOM_UTF8):  # files saved by some Windows editors start with one
         raw = raw[len(codecs.BOM_UTF8):]
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        if not line.strip():
+    # One decode of the whole input instead of one per line: a newline byte never occurs inside a UTF-8
+    # sequence, so the text's lines are the bytes' lines decoded.
+    try:
+        text, bad_line = raw.decode("utf-8"), None
+    except UnicodeDecodeError as error:
+        # The lines before the bad one are still checked first: the first bad line, of any kind, is named.
+        start = raw.rfind(b"\n", 0, error.start) + 1
+        text, bad_line = raw[:start].decode("utf-8"), raw.count(b"\n", 0, start) + 1
+    specs = []
+    append = specs.append
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip(_ASCII_WHITESPACE):
             continue
         try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidInput(f"line {number}: not valid UTF-8") from None
-        try:
-            specs.append((number, parse_job_json(text)))
+            append((number, parse_job_json(line)))
         except InvalidInput as error:
             raise InvalidInput(f"line {number}: {error}") from None
+    if bad_line is not None:
+        raise InvalidInput(f"line {bad_line}: not valid UTF-8")
     return specs
