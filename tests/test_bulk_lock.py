@@ -95,3 +95,26 @@ def test_a_large_bulk_enqueue_with_a_duplicate_id_adds_nothing_and_names_the_lin
         assert store.counts()["pending"] == 1 + STAGE_MIN_JOBS
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("count", [STAGE_MIN_JOBS + 10, 10])  # staged, and inserted directly
+def test_a_bulk_enqueue_stores_a_column_only_one_line_sets(sqlite_path, count):
+    # Staging leaves out the columns no line sets; a column one line sets is staged, for that line.
+    store = open_store(str(sqlite_path))
+    try:
+        numbered = [(n + 1, check_job({"command": f"echo {n}"})) for n in range(count)]
+        numbered[-1] = (count, check_job({"command": "last", "id": "last", "timeout": 2.5, "no_retry_on": [4],
+                                          "after": ["first"], "priority": 7, "delay": 1}))
+        numbered[0] = (1, check_job({"command": "first", "id": "first", "max_retries": 0}))
+        store.enqueue_many(numbered, now=5_000)
+        first, last = store.get_job("first"), store.get_job("last")
+        assert (first["timeout"], first["no_retry_on"], first["after"], first["max_retries"]) == (None, None, [], 0)
+        assert (last["timeout"], last["no_retry_on"], last["after"]) == (2.5, [4], ["first"])
+        assert (last["priority"], last["max_retries"], last["command"]) == (7, 3, "last")
+        assert (last["run_at"], last["created_at"], last["updated_at"]) == (
+            "1970-01-01T00:00:06.000Z", "1970-01-01T00:00:05.000Z", "1970-01-01T00:00:05.000Z")
+        middle = store.list_jobs(limit=2)[1]
+        assert (middle["command"], middle["timeout"], middle["retry_on"], middle["state"]) == (
+            f"echo {count - 2}", None, None, "pending")
+    finally:
+        store.close()
