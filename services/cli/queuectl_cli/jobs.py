@@ -40,7 +40,7 @@ def enqueue(ctx, job, file_name, as_json):
 
 
 def _enqueue_many(ctx, file_name, as_json):
-    from .bulk import parse_lines
+    from .bulk import collector_paused, parse_lines
 
     try:
         if file_name == "-":
@@ -50,14 +50,15 @@ def _enqueue_many(ctx, file_name, as_json):
                 raw = handle.read()
     except OSError as error:
         raise BadInput(f"cannot read {file_name}: {error.strerror}") from None
-    specs = parse_lines(raw)
-    if not specs:
-        raise BadInput("no job given: the input has no non-blank line")
-    if len(specs) >= PROGRESS_MIN_JOBS and sys.stderr.isatty():
-        with click.progressbar(length=len(specs), label="enqueueing", file=sys.stderr) as bar:
-            ids = ctx.store.enqueue_many(specs, progress=bar.update)
-    else:
-        ids = ctx.store.enqueue_many(specs)
+    with collector_paused():
+        specs = parse_lines(raw)
+        if not specs:
+            raise BadInput("no job given: the input has no non-blank line")
+        if len(specs) >= PROGRESS_MIN_JOBS and sys.stderr.isatty():
+            with click.progressbar(length=len(specs), label="enqueueing", file=sys.stderr) as bar:
+                ids = ctx.store.enqueue_many(specs, progress=bar.update)
+        else:
+            ids = ctx.store.enqueue_many(specs)
     output.print_json(ids) if as_json else click.echo(len(ids))
 
 
