@@ -140,6 +140,14 @@ def test_the_fast_path_takes_the_usual_job_and_leaves_the_rest():
     assert validation._check_plain({"command": "x", "timeout": 1}) is None
 
 
+def test_the_fast_path_builds_the_jobspec_its_constructor_builds():
+    # It fills the instance's fields itself: a field added to JobSpec (or a __post_init__) must not be missed.
+    fast = validation._check_plain({"command": "c", "id": "i", "max_retries": 1, "priority": 2})
+    built = validation.JobSpec(command="c", id="i", max_retries=1, priority=2)
+    assert type(fast) is validation.JobSpec and vars(fast) == vars(built) and hash(fast) == hash(built)
+    assert not hasattr(validation.JobSpec, "__post_init__")
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
