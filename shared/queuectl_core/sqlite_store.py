@@ -92,11 +92,11 @@ class SqliteStore(Store):
         return self.connection.execute(statement, params or {})
 
     def _insert_jobs(self, connection, rows, now, progress):
-        statement = (f"INSERT INTO jobs (state, created_at, updated_at, {', '.join(BULK_COLUMNS)})"
-                     f" VALUES ('pending', {int(now)}, {int(now)}, {', '.join('?' * len(BULK_COLUMNS))})")
+        statement = (f"INSERT INTO jobs ({', '.join(BULK_COLUMNS)}, created_at, updated_at, state)"
+                     f" VALUES ({', '.join('?' * len(BULK_COLUMNS))}, ?, ?, 'pending')")
         for start in range(0, len(rows), 10_000):
             chunk = rows[start: start + 10_000]
-            connection.executemany(statement, chunk)
+            connection.executemany(statement, [row + (now, now) for row in chunk])
             if progress:
                 progress(len(chunk))
 
