@@ -193,7 +193,8 @@ TEXTS = [
 ]
 
 
-@pytest.mark.parametrize("text", TEXTS, ids=lambda text: repr(text)[:40])
+@pytest.mark.parametrize("text", TEXTS + [b'{"command": "true"}', '{"command": "true"}'.encode("utf-16")],
+                         ids=lambda text: repr(text)[:40])
 def test_loads_gives_what_json_loads_gives(text):
     fast, full = outcome(validation._loads, text), outcome(json.loads, text)
     assert fast[0] == full[0]

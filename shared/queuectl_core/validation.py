@@ -19,8 +19,8 @@ SECONDS_LIMIT = 10 * 366 * 24 * 3600  # ten years
 COMMAND_LIMIT = 1_000_000  # characters
 AFTER_LIMIT = 100  # dependencies of one job
 
-# The fast paths below (bulk enqueue parses ~100k lines a second) only ever accept what the full path accepts,
-# giving the same result; anything else goes through the full path, which gives the errors.
+# The fast paths below (a bulk enqueue checks each of 100k lines or more) only ever accept what the full path
+# accepts, giving the same result; anything else goes through the full path, which gives the errors.
 _DECODER = json.JSONDecoder()  # json.loads's own settings; its scan_once is the C scanner json.loads uses
 _JSON_WHITESPACE = " \t\n\r"
 _PLAIN_KEYS = frozenset(("command", "id", "max_retries", "priority"))
@@ -58,6 +58,8 @@ def parse_job_json(text):
 def _loads(text):
     """json.loads(text), skipping its Python-level wrapping (~2 us) for the usual text: one object, maybe within
     JSON whitespace. Anything else, errors included, goes to json.loads for its exact result and message."""
+    if type(text) is not str:  # bytes: json.loads finds their encoding
+        return json.loads(text)
     stripped = text.strip(_JSON_WHITESPACE)  # what json.loads skips around the value
     if stripped[:1] == "{":  # so no BOM either, which json.loads refuses
         try:
