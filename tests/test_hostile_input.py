@@ -312,6 +312,14 @@ def test_the_real_queuectl_process_never_prints_a_traceback_whatever_the_argumen
     assert result.returncode in (0, 1, 2), (args, result.returncode, output[-2000:])
 
 
+@pytest.mark.parametrize("args", [["logs", "job-1", "--attempt", "9" * 23], ["list", "--offset", "9" * 23]])
+def test_an_integer_option_too_big_for_the_database_is_a_usage_error_not_a_crash(tmp_path, args):
+    # The fuzz found these: SQLite takes 64-bit integers only ("Python int too large to convert").
+    result = CliRunner().invoke(cli, args, env={"QUEUECTL_DB": str(tmp_path / "q.db")}, prog_name="queuectl")
+    assert result.exit_code == 2, (result.exception, result.output)
+    assert "is not in the range" in result.output
+
+
 @pytest.mark.parametrize("depth", [982, 983, 984])
 def test_the_cli_refuses_a_job_nested_at_the_recursion_limit_with_exit_2(tmp_path, depth):
     job = '{"command": "x", "priority": ' + "[" * depth + "1" + "]" * depth + "}"

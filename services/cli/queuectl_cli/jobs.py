@@ -78,7 +78,7 @@ def status(ctx, as_json):
 @click.command(name="list")
 @click.option("--state", type=click.Choice(STATES), help="Only jobs in this state.")
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many (for paging).")
+@click.option("--offset", type=click.IntRange(0, 10**12), default=0, help="Skip this many (for paging).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of job records.")
 @pass_context
 def list_jobs(ctx, state, limit, offset, as_json):

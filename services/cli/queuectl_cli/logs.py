@@ -17,7 +17,8 @@ WAITING_STATES = ("pending", "failed")  # the job will run (again): --follow wai
 @click.argument("job_id", metavar="ID", shell_complete=complete_job_id)
 @click.option("--follow", "-f", is_flag=True,
               help="Stream the output of the running job (or of its next run) until the run ends.")
-@click.option("--attempt", type=click.IntRange(1), metavar="N", help="The output of run N instead of the latest.")
+@click.option("--attempt", type=click.IntRange(1, 10**9), metavar="N",
+              help="The output of run N instead of the latest.")
 @pass_context
 def logs(ctx, job_id, follow, attempt):
     """The output (stdout and stderr, the last 64 KiB) of a job's latest run, or of run N."""
