@@ -15,6 +15,9 @@ from .store_base import BULK_COLUMNS, Store
 
 CHANNEL = "queuectl_jobs"
 _MIGRATION_LOCK = 0x71756575  # pg_advisory_xact_lock key: "queu"
+# Counter slots per state (see migration 4): more than the transactions that write jobs at once, or some wait.
+COUNT_SLOTS = 64
+COUNT_SLOT_LOCK = 0x636E74  # first key of the two-key advisory locks that reserve a slot: "cnt"
 
 MIGRATIONS = (
     """
@@ -89,6 +92,48 @@ MIGRATIONS = (
     CREATE TRIGGER job_deps_done AFTER UPDATE OF state ON jobs FOR EACH ROW WHEN (NEW.state = 'completed')
         EXECUTE FUNCTION queuectl_free_dependents()
     """,
+    # 4: the number of jobs per state, as SQLite's job_counts (its migration 2), so that status, /api/v1/stats and
+    # /metrics read a few hundred rows instead of counting 1M jobs (70-280 ms). One counter row per state would
+    # make every worker's claim and finish wait for the others' commits on that row: each state has COUNT_SLOTS
+    # rows instead, and a transaction adds to the rows of one slot that no running transaction holds (a try-lock
+    # picks it), so counting never makes writers wait (a slot may go negative: counts are sums over slots).
+    # State changes are counted by a row trigger, deletions (purge, retention: many rows at once) by a
+    # statement trigger over the deleted rows, new jobs by the store's enqueue paths once per transaction
+    # (SQL.count_new_jobs: an insert trigger would cost bulk enqueue). The table lock taken by CREATE TRIGGER
+    # (before the first count) keeps writers out until this commits, so the counts start exact.
+    f"""
+    CREATE TABLE job_counts (state TEXT NOT NULL, slot INTEGER NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (state, slot));
+    CREATE FUNCTION queuectl_count_slot() RETURNS integer LANGUAGE plpgsql AS E'
+        DECLARE home integer := pg_backend_pid() % {COUNT_SLOTS}\\073
+        BEGIN
+            FOR step IN 0..{COUNT_SLOTS - 1} LOOP
+                IF pg_try_advisory_xact_lock({COUNT_SLOT_LOCK}, (home + step) % {COUNT_SLOTS}) THEN
+                    RETURN (home + step) % {COUNT_SLOTS}\\073
+                END IF\\073
+            END LOOP\\073
+            PERFORM pg_advisory_xact_lock({COUNT_SLOT_LOCK}, home)\\073  -- every slot busy: wait for ours
+            RETURN home\\073
+        END';
+    CREATE FUNCTION queuectl_count_state_change() RETURNS trigger LANGUAGE plpgsql AS E'
+        DECLARE chosen integer := queuectl_count_slot()\\073
+        BEGIN
+            INSERT INTO job_counts (state, slot, n) VALUES (OLD.state, chosen, -1), (NEW.state, chosen, 1)
+            ON CONFLICT (state, slot) DO UPDATE SET n = job_counts.n + excluded.n\\073
+            RETURN NULL\\073
+        END';
+    CREATE FUNCTION queuectl_count_deleted() RETURNS trigger LANGUAGE plpgsql AS E'
+        BEGIN
+            INSERT INTO job_counts (state, slot, n)
+            SELECT state, queuectl_count_slot(), -count(*) FROM deleted GROUP BY state
+            ON CONFLICT (state, slot) DO UPDATE SET n = job_counts.n + excluded.n\\073
+            RETURN NULL\\073
+        END';
+    CREATE TRIGGER job_counts_update AFTER UPDATE OF state ON jobs FOR EACH ROW
+        WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION queuectl_count_state_change();
+    CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT
+        EXECUTE FUNCTION queuectl_count_deleted();
+    INSERT INTO job_counts (state, slot, n) SELECT state, 0, count(*) FROM jobs GROUP BY state
+    """,
 )
 
 # SKIP LOCKED: concurrent claimers pass over a row another transaction is taking instead of waiting.
@@ -105,9 +150,10 @@ CLAIM = f"""
 SQL = SimpleNamespace(
     **{name: to_pyformat(statement) for name, statement in PORTABLE.items()},
     claim=CLAIM,
-    # A counts table would make every transaction update the same rows; an index-only count is better here.
-    counts="SELECT state, count(*) FROM jobs GROUP BY state",
-    count_new_jobs=None,
+    # Kept by triggers and by count_new_jobs in the enqueue transactions (migration 4), one row per state and slot.
+    counts="SELECT state, sum(n)::bigint FROM job_counts GROUP BY state",
+    count_new_jobs=("INSERT INTO job_counts (state, slot, n) VALUES ('pending', queuectl_count_slot(), %(n)s)"
+                    " ON CONFLICT (state, slot) DO UPDATE SET n = job_counts.n + excluded.n"),
     # FOR SHARE: a dependency cannot finish between this read and the commit of its new dependent's edge.
     dependency="SELECT seq, state FROM jobs WHERE id = %(id)s FOR SHARE",
     wake=f"SELECT pg_notify('{CHANNEL}', '')",  # delivered at commit, to every LISTENing worker
@@ -237,6 +283,11 @@ class PostgresStore(Store):
         # Rows came in with their own seq: move the sequence past them.
         connection.execute("SELECT setval(pg_get_serial_sequence('jobs', 'seq'), coalesce(max(seq), 0) + 1, false)"
                            " FROM jobs")
+        # Copied rows are not counted by the enqueue paths: count them all again. SHARE mode waits for every other
+        # writer of jobs to commit and keeps them out until this commits, so none of their counts is lost.
+        connection.execute("LOCK TABLE jobs IN SHARE MODE")
+        connection.execute("DELETE FROM job_counts")
+        connection.execute("INSERT INTO job_counts (state, slot, n) SELECT state, 0, count(*) FROM jobs GROUP BY state")
 
     def _ids_present(self, ids):
         return {row[0] for row in self.connection.execute("SELECT id FROM jobs WHERE id = ANY(%s)", (ids,))}
