@@ -84,6 +84,9 @@ def seed_pending(url, count, now_ms, command="true"):
             " SELECT 'seed-' || lpad(n::text, 9, '0'), %(command)s, 'pending', 3, 0, %(at)s, %(at)s, %(at)s"
             " FROM generate_series(1, %(count)s) AS n",
             {"command": command, "at": now_ms - 60_000, "count": count})
+        # Counted as the store counts new jobs (in a slot of the per-state counters), so status reads them right.
+        connection.execute("INSERT INTO job_counts (state, slot, n) VALUES ('pending', 0, %(count)s)"
+                           " ON CONFLICT (state, slot) DO UPDATE SET n = job_counts.n + excluded.n", {"count": count})
         inserted = time.perf_counter()
         connection.execute("ANALYZE jobs")
         return inserted - begin, time.perf_counter() - inserted
