@@ -82,7 +82,7 @@ $(BENCH_STAMP): benchmarks/requirements.txt $(BIN)/.installed
 	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
 	touch $@
 
-bench: install $(BENCH_STAMP) ## every figure side by side, PostgreSQL's too where a server answers (~8 min): table, benchmarks/results/latest.json, plots
+bench: install $(BENCH_STAMP) ## every figure side by side, PostgreSQL's too where a server answers (3-8 min): table, benchmarks/results/latest.json, plots
 	$(BIN)/python benchmarks/run.py
 
 bench-postgres: install $(BENCH_STAMP) ## only the PostgreSQL figures, SQLite beside them (~4 min): benchmarks/results/postgres.json
