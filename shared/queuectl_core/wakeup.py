@@ -18,6 +18,11 @@ _IN_CLOEXEC = 0o2000000
 _EVENT_HEADER = struct.Struct("iIII")
 
 
+def wait_readable(fds, timeout):
+    """The descriptors of `fds` that are readable, waiting up to `timeout` seconds (none: [] when it ran out)."""
+    return select.select(fds, [], [], max(timeout, 0))[0]
+
+
 class ChangeWatcher:
     """Wakes `wait()` when a file of the database at `path` changes."""
 
@@ -39,8 +44,7 @@ class ChangeWatcher:
         if self._fd is None:
             time.sleep(timeout)
             return False
-        ready, _, _ = select.select([self._fd], [], [], timeout)
-        return bool(ready) and self.drain()
+        return bool(wait_readable([self._fd], timeout)) and self.drain()
 
     def drain(self):
         """Consume pending notifications; True if one concerned the database's files."""

@@ -2,13 +2,13 @@
 
 import functools
 import os
-import select
 import signal
 import subprocess
 import tempfile
 import time
 
 import psutil
+from queuectl_core.wakeup import wait_readable
 
 from . import launch, linux
 
@@ -43,11 +43,11 @@ class JobProcess:
     def wait(self, timeout, other_fds=()):
         """Wait up to `timeout` seconds for the shell to exit or one of `other_fds` to be readable."""
         if self._pidfd is not None:
-            select.select([self._pidfd, *other_fds], [], [], max(timeout, 0))
+            wait_readable([self._pidfd, *other_fds], timeout)
         else:  # no pidfd: poll in short steps
             deadline = time.monotonic() + max(timeout, 0)
             while self.process.poll() is None and time.monotonic() < deadline:
-                ready, _, _ = select.select(list(other_fds), [], [], min(0.01, deadline - time.monotonic()))
+                ready = wait_readable(list(other_fds), min(0.01, deadline - time.monotonic()))
                 if ready:
                     break
         return self.process.poll() is not None

@@ -3,12 +3,12 @@ ends the processes of a job whose worker died."""
 
 import logging
 import os
-import select
 import signal
 import time
 import traceback
 
 import psutil
+from queuectl_core.wakeup import wait_readable
 
 from . import linux
 
@@ -43,7 +43,7 @@ class Supervisor:
         for _ in range(self.count):
             self._spawn()
         while self.workers or (self.restart_at is not None and not self.stopping):
-            ready, _, _ = select.select([signal_read], [], [], self._timeout())
+            ready = wait_readable([signal_read], self._timeout())
             if ready:
                 self._handle_signals(os.read(signal_read, 512))
             self._reap()

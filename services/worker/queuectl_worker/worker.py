@@ -4,7 +4,6 @@ import logging
 import os
 import random
 import secrets
-import select
 import signal
 import socket
 import time
@@ -12,6 +11,7 @@ import time
 from queuectl_core.store import open_store
 from queuectl_core.timeutil import now_ms
 from queuectl_core.transitions import CANCELLED, COMPLETED, FAILED, INTERRUPTED, TIMEOUT, Outcome, decide
+from queuectl_core.wakeup import wait_readable
 
 from .runner import JobProcess
 from .stats import collect_stats
@@ -63,7 +63,7 @@ class Worker:
         self._next_heartbeat = 0.0
         self._signal_read, signal_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         os.set_blocking(signal_write, False)
-        signal.set_wakeup_fd(signal_write)  # signals wake any select() below at once
+        signal.set_wakeup_fd(signal_write)  # signals wake any wait below at once
         for number in STOP_SIGNALS:
             signal.signal(number, self._on_signal)
 
@@ -99,7 +99,7 @@ class Worker:
                 except self.store.Error as error:
                     # Infrastructure trouble (disk full, I/O error) is logged; the loop goes on.
                     log.error("worker %s: database error: %s; trying again in %.1fs", self.id, error, error_wait)
-                    select.select([self._signal_read], [], [], error_wait)
+                    wait_readable([self._signal_read], error_wait)
                     error_wait = min(error_wait * 2, ERROR_WAIT_MAX_SECONDS)
         finally:
             try:
@@ -138,13 +138,12 @@ class Worker:
             # would take the write lock for a claim that finds nothing.
             deadline = time.monotonic() + min(NOTIFIED_POLL_SECONDS, self._until_heartbeat())
             while True:
-                ready, _, _ = select.select([self.watcher.fileno(), self._signal_read], [], [],
-                                            max(deadline - time.monotonic(), 0))
+                ready = wait_readable([self.watcher.fileno(), self._signal_read], deadline - time.monotonic())
                 if not ready or self._signal_read in ready or self.watcher.drain():
                     return idle_wait
                 if time.monotonic() >= deadline:
                     return idle_wait
-        select.select([self._signal_read], [], [], min(idle_wait, self._until_heartbeat()))
+        wait_readable([self._signal_read], min(idle_wait, self._until_heartbeat()))
         return min(idle_wait * 2, POLL_MAX_SECONDS)
 
     def _grace_left(self):
