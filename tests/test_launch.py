@@ -7,6 +7,7 @@ import sys
 import tempfile
 import textwrap
 
+import psutil
 import pytest
 from helpers import alive, wait_for
 from queuectl_worker import launch
@@ -119,11 +120,14 @@ def test_the_shell_is_killed_by_the_kernel_when_its_worker_dies(method, tmp_path
         stand_in.wait()
 
 
-def test_a_missing_program_is_an_os_error_not_a_zombie(monkeypatch):
+def test_a_missing_program_is_an_os_error_not_a_zombie():
     if launch._spawn is None:
         pytest.skip("the C extension is not built")
+    before = {child.pid for child in psutil.Process().children()}
     with pytest.raises(FileNotFoundError):
         launch._spawn.spawn([b"/nonexistent/sh"], [], 0, 1, 2)
+    # The child that failed to exec was reaped by spawn itself: nothing new is left, not even a zombie.
+    assert {child.pid for child in psutil.Process().children()} <= before
     with pytest.raises(TypeError):
         launch._spawn.spawn(["/bin/sh"], [], 0, 1, 2)
     with pytest.raises(ValueError):
