@@ -40,12 +40,10 @@ def build_postgres(size, **settings):
 def measure(locations, rounds=5, per_round=200):
     """{key: {'median_us': claim+complete, 'claim_us', 'finish_us'}} over interleaved rounds, for
     `locations` {key: a SQLite path or a postgresql:// URL} (keys: sizes, or (backend, size))."""
-    from queuectl_core.settings import defaults
+    from queuectl_core.lifecycle import COMPLETED, Outcome
     from queuectl_core.store import open_store
-    from queuectl_core.transitions import COMPLETED, Outcome, decide
 
     stores = {key: open_store(location) for key, location in locations.items()}
-    settings = defaults()
     outcome = Outcome(COMPLETED, 0, None)
     totals = {key: [] for key in locations}
     claims = {key: [] for key in locations}
@@ -57,10 +55,8 @@ def measure(locations, rounds=5, per_round=200):
                     begin = time.perf_counter()
                     claim = store.claim_next("bench-worker", 30)
                     claimed = time.perf_counter()
-                    transition = decide(claim.job["attempts"], claim.job["max_retries"], outcome, settings,
-                                        int(time.time() * 1000))
                     before_finish = time.perf_counter()
-                    store.finish_run(claim, outcome, "", transition)
+                    store.finish_run(claim, outcome, "")
                     end = time.perf_counter()
                     claims[key].append((claimed - begin) * 1e6)
                     finishes[key].append((end - before_finish) * 1e6)

@@ -18,9 +18,9 @@ import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
+from queuectl_core.lifecycle import COMPLETED, FAILED, Outcome
 from queuectl_core.store import SqliteStore
 from queuectl_core.timeutil import now_ms
-from queuectl_core.transitions import COMPLETED, FAILED, Outcome, decide
 from queuectl_core.validation import check_job
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,7 +39,6 @@ COMMANDS = [
 def seed_history(store, rng):
     """An hour of finished runs (a rhythm, a few failures: dead jobs), then more dead jobs and waiting ones."""
     now = now_ms()
-    settings = store.get_settings()
     number = 0
     for minute in range(60, 0, -1):
         rate = int(6 + 5 * math.sin(minute / 9) + rng.randint(0, 4))
@@ -54,14 +53,14 @@ def seed_history(store, rng):
             outcome = Outcome(FAILED, 1, "exit code 1") if failed else Outcome(COMPLETED, 0, None)
             end = start + rng.randint(200, 9000)
             output = "Traceback (most recent call last): ...\nConnectionError\n" if failed else "done\n"
-            store.finish_run(claim, outcome, output, decide(0, 0, outcome, settings, end), now=end)
+            store.finish_run(claim, outcome, output, now=end)
     for index in range(3):
         store.enqueue(check_job({"command": "./bin/sync-crm --full", "id": f"sync-crm-{index}", "max_retries": 0}),
                       now=now - 5000)
         claim = store.claim_next("vm-4101-a1b2", 30, now=now - 5000)
         assert claim.id == f"sync-crm-{index}"
         outcome = Outcome(FAILED, 2, "exit code 2")
-        store.finish_run(claim, outcome, "error: CRM API answered 503\n", decide(0, 0, outcome, settings, now),
+        store.finish_run(claim, outcome, "error: CRM API answered 503\n",
                          now=now - 3000)
     for index in range(14):
         store.enqueue(check_job({"command": rng.choice(COMMANDS), "id": f"later-{index:02d}", "delay": 600}))

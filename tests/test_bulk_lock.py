@@ -10,8 +10,8 @@ import sqlite3
 
 import pytest
 from queuectl_core.errors import DuplicateJob
-from queuectl_core.sqlite_store import STAGE_MIN_JOBS
 from queuectl_core.store import open_store
+from queuectl_core.store.sqlite import STAGE_MIN_JOBS
 from queuectl_core.validation import check_job
 
 FIELDS = ("command", "state", "attempts", "max_retries", "priority", "timeout")

@@ -26,8 +26,8 @@ from queuectl_cli.main import main
 sys.exit(main())
 """
 NEVER_ON_SQLITE = {"psycopg", "psycopg_pool", "psutil", "flask", "queuectl_api", "queuectl_worker",
-                   "queuectl_core.postgres_store", "queuectl_core.wakeup", "ctypes"}
-OTHER_COMMAND_MODULES = {"queuectl_cli.bulk", "queuectl_cli.logs", "queuectl_cli.migrate", "queuectl_cli.operations",
+                   "queuectl_core.store.postgres", "queuectl_core.store.sqlite_watch", "ctypes"}
+OTHER_COMMAND_MODULES = {"queuectl_cli.bulk", "queuectl_cli.logs", "queuectl_cli.migrate", "queuectl_cli.control",
                          "queuectl_cli.settings", "queuectl_cli.workers"}
 
 
@@ -59,7 +59,7 @@ def busy_queue(path):
 def test_status_on_sqlite_loads_neither_click_nor_any_postgres_worker_or_api_code(tmp_path, sqlite_path, form):
     modules = loaded_modules(tmp_path, busy_queue(sqlite_path), *form)
 
-    assert "queuectl_core.sqlite_store" in modules  # the probe did see the command run
+    assert "queuectl_core.store.sqlite" in modules  # the probe did see the command run
     assert modules.isdisjoint(NEVER_ON_SQLITE | OTHER_COMMAND_MODULES | {"click", "queuectl_cli.jobs"})
 
 
@@ -71,7 +71,7 @@ def test_a_command_on_sqlite_loads_its_own_module_only_and_no_postgres_worker_or
                                                                                          args):
     modules = loaded_modules(tmp_path, sqlite_path, *args)
 
-    assert {"click", "queuectl_cli.jobs", "queuectl_core.sqlite_store"} <= modules
+    assert {"click", "queuectl_cli.jobs", "queuectl_core.store.sqlite"} <= modules
     assert modules.isdisjoint(NEVER_ON_SQLITE | OTHER_COMMAND_MODULES)
 
 

@@ -6,11 +6,10 @@ import threading
 
 import pytest
 from helpers import QUIET, run_cli
-from queuectl_core import db
 from queuectl_core.errors import DuplicateJob, WrongState
+from queuectl_core.lifecycle import COMPLETED, FAILED, Outcome
 from queuectl_core.store import SqliteStore, open_store
-from queuectl_core.timeutil import now_ms
-from queuectl_core.transitions import COMPLETED, FAILED, Outcome, decide
+from queuectl_core.store import sqlite_schema as db
 from queuectl_core.validation import check_job
 
 NOW = 1_800_000_000_000
@@ -26,8 +25,7 @@ def counted(store):
 
 
 def finish(store, claim, outcome, now=NOW):
-    transition = decide(claim.job["attempts"], claim.job["max_retries"], outcome, store.get_settings(), now)
-    return store.finish_run(claim, outcome, "", transition, now=now)
+    return store.finish_run(claim, outcome, "", now=now)
 
 
 def test_counts_follow_every_kind_of_change(store):
@@ -102,16 +100,15 @@ def test_stores_changing_jobs_at_once_keep_the_counts(pg_url):
     their counter updates land in different slots, and none is lost."""
     setup = open_store(pg_url)
     setup.enqueue_many([(n, check_job({"command": "true", "max_retries": n % 2})) for n in range(1, 601)])
+    setup.set_setting("backoff_base", 1)  # a failed job is due again in a second
     errors = []
 
     def work(index):
         store = open_store(pg_url)
-        settings = {**store.get_settings(), "backoff_base": 1}
         try:
             while (claim := store.claim_next(f"w{index}", 30)) is not None:
                 outcome = Outcome(COMPLETED, 0, None) if claim.seq % 3 else Outcome(FAILED, 1, "exit code 1")
-                transition = decide(claim.job["attempts"], claim.job["max_retries"], outcome, settings, now_ms())
-                store.finish_run(claim, outcome, "", transition)
+                store.finish_run(claim, outcome, "")
                 if claim.seq % 50 == 0:
                     new = store.enqueue(check_job({"command": "true", "max_retries": 0}))["id"]
                     store.purge(["completed"])
@@ -169,7 +166,7 @@ def test_migrate_counts_the_copied_jobs(sqlite_path, pg_url):
 
 def test_a_version_1_database_gets_its_counts_from_the_jobs_it_holds(sqlite_path):
     connection = sqlite3.connect(sqlite_path, isolation_level=None)
-    for statement in db._statements(db.MIGRATIONS[0]):
+    for statement in db._statements(db.MIGRATIONS[0][1]):
         connection.execute(statement)
     connection.execute("PRAGMA user_version = 1")
     connection.executemany(
@@ -186,10 +183,11 @@ def test_a_version_1_database_gets_its_counts_from_the_jobs_it_holds(sqlite_path
 
 def test_a_version_3_postgresql_schema_gets_its_counts_from_the_jobs_it_holds(pg_url):
     import psycopg
-    from queuectl_core import postgres_store
+    from queuectl_core.store import postgres as postgres_store
+    from queuectl_core.store import postgres_schema
 
     with psycopg.connect(pg_url, autocommit=True) as connection:
-        for script in postgres_store.MIGRATIONS[:3]:
+        for _, script in postgres_schema.MIGRATIONS[:3]:
             for statement in script.split(";"):
                 if statement.strip():
                     connection.execute(statement)

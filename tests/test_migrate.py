@@ -1,8 +1,8 @@
 """`queuectl migrate --to`: a SQLite queue copied into PostgreSQL, history and settings included."""
 
 from helpers import run_cli
+from queuectl_core.lifecycle import COMPLETED, FAILED, Outcome
 from queuectl_core.store import open_store
-from queuectl_core.transitions import COMPLETED, FAILED, Outcome, decide
 from queuectl_core.validation import check_job
 
 
@@ -17,7 +17,7 @@ def fill(store):
     assert running.id == "p4"
     claim = store.claim_next("w", 30)
     outcome = Outcome(FAILED, 2, "exit code 2")
-    store.finish_run(claim, outcome, "boom\n", decide(0, 0, outcome, store.get_settings(), 0))
+    store.finish_run(claim, outcome, "boom\n")
     return running
 
 
@@ -28,7 +28,7 @@ def test_a_sqlite_queue_is_copied_whole_into_postgresql(sqlite_path, pg_url, pro
     result = run_cli(sqlite_path, "migrate", "--to", pg_url)
     assert result.returncode == 1 and "processing" in result.stderr
     done = Outcome(COMPLETED, 0)
-    source.finish_run(running, done, "4\n", decide(0, 3, done, source.get_settings(), 0))
+    source.finish_run(running, done, "4\n")
     before = {job["id"]: source.get_job(job["id"], history=True) for job in source.list_jobs(limit=100)}
 
     result = run_cli(sqlite_path, "migrate", "--to", pg_url)

@@ -10,9 +10,9 @@ import time
 
 from helpers import QUEUECTL, QUIET, alive, cli_json, enqueue, run_cli, state_of, wait_for, wait_state
 from queuectl_cli.logs import new_output
+from queuectl_core.lifecycle import COMPLETED, FAILED, Outcome
 from queuectl_core.store import SqliteStore
 from queuectl_core.timeutil import now_ms
-from queuectl_core.transitions import COMPLETED, FAILED, Outcome, decide
 from queuectl_core.validation import check_job
 
 
@@ -25,8 +25,7 @@ def finish_at(store, job_id, ended_ms, failed=False):
     claim = store.claim_next("test", 30)
     assert claim.id == job_id
     outcome = Outcome(FAILED, 1, "exit code 1") if failed else Outcome(COMPLETED, 0, None)
-    transition = decide(claim.job["attempts"], 0 if failed else 3, outcome, store.get_settings(), ended_ms)
-    store.finish_run(claim, outcome, "output\n", transition, now=ended_ms)
+    store.finish_run(claim, outcome, "output\n", now=ended_ms)
 
 
 # ---- logs ---------------------------------------------------------------------------------------------

@@ -2,11 +2,11 @@
 retention, run output and the exit-code policy of decide()."""
 
 import pytest
-from queuectl_core import db
 from queuectl_core.errors import BadDependency, InvalidInput, JobNotFound, RunNotFound, WrongState
-from queuectl_core.sqlite_store import CLAIM
+from queuectl_core.lifecycle import CANCELLED, COMPLETED, FAILED, TIMEOUT, Outcome, decide, retryable
 from queuectl_core.store import SqliteStore
-from queuectl_core.transitions import CANCELLED, COMPLETED, FAILED, TIMEOUT, Outcome, decide, retryable
+from queuectl_core.store import sqlite_schema as db
+from queuectl_core.store.sqlite import CLAIM
 from queuectl_core.validation import check_job
 
 NOW = 1_800_000_000_000
@@ -22,10 +22,7 @@ def run_next(store, outcome=Outcome(COMPLETED, 0, None), now=NOW, output="out"):
     claim = store.claim_next("w", 30, now=now)
     if claim is None:
         return None
-    job = claim.job
-    transition = decide(job["attempts"], job["max_retries"], outcome, store.get_settings(), now,
-                        retry_on=job["retry_on"], no_retry_on=job["no_retry_on"])
-    assert store.finish_run(claim, outcome, output, transition, now=now)
+    assert store.finish_run(claim, outcome, output, now=now)
     return claim.id
 
 
@@ -176,7 +173,7 @@ def test_cancelling_a_processing_job_asks_its_worker_which_learns_it_from_its_he
     assert store.heartbeat("w", 30, claim, now=NOW).cancel_requested
     assert store.flush_output(claim, "so far", 0)
     outcome = Outcome(CANCELLED, None, "cancelled by request while running")
-    store.finish_run(claim, outcome, "so far", decide(0, 3, outcome, store.get_settings(), NOW), now=NOW)
+    store.finish_run(claim, outcome, "so far", now=NOW)
     job = store.get_job("long", history=True)
     assert (job["state"], job["attempts"], job["history"][0]["error"]) == ("cancelled", 0, outcome.error)
 
@@ -187,9 +184,29 @@ def test_a_cancel_that_races_a_failed_run_wins_over_the_retry(store):
     claim = store.claim_next("w", 30, now=NOW)
     store.cancel("flaky")
     outcome = Outcome(FAILED, 1, "exit code 1")
-    store.finish_run(claim, outcome, "", decide(0, 5, outcome, store.get_settings(), NOW), now=NOW)
+    store.finish_run(claim, outcome, "", now=NOW)
     assert state(store, "flaky") == "cancelled"
     assert state(store, "after-flaky") == "dead"
+
+
+def test_a_cancel_that_races_the_last_failed_run_wins_over_the_dead_letter_queue(store):
+    add(store, id="last-try", max_retries=0)
+    claim = store.claim_next("w", 30, now=NOW)
+    store.cancel("last-try")
+    transition = store.finish_run(claim, Outcome(FAILED, 1, "exit code 1"), "", now=NOW)
+    assert (transition.state, transition.last_error) == ("cancelled", "exit code 1")
+    job = store.get_job("last-try", history=True)
+    assert (job["state"], job["attempts"], job["history"][0]["exit_code"]) == ("cancelled", 0, 1)
+
+
+def test_finishing_a_run_returns_what_the_store_decided_and_none_once_the_lease_is_gone(store):
+    add(store, id="flaky", max_retries=2)
+    claim = store.claim_next("w", 30, now=NOW)
+    transition = store.finish_run(claim, Outcome(FAILED, 3, "exit code 3"), "", now=NOW)
+    assert (transition.state, transition.attempts, transition.run_at_ms) == ("failed", 1, NOW + 2000)
+    assert store.get_job("flaky")["state"] == "failed"
+    assert store.finish_run(claim, Outcome(COMPLETED, 0), "", now=NOW) is None  # a second report: fenced
+    assert store.get_job("flaky")["state"] == "failed"
 
 
 def test_a_cancelled_job_whose_worker_was_lost_ends_cancelled_not_retried(store):
@@ -307,7 +324,7 @@ def test_retention_sweeps_past_recent_jobs_to_old_ones_enqueued_after_them(store
     claims = [store.claim_next("w", 30, now=NOW - 72 * HOUR) for _ in range(2)]
     outcome = Outcome(COMPLETED, 0, None)
     for claim, ended in zip(claims, (NOW, NOW - 48 * HOUR), strict=True):  # the first ends now, the second 2 days ago
-        store.finish_run(claim, outcome, "", decide(0, 3, outcome, store.get_settings(), ended), now=ended)
+        store.finish_run(claim, outcome, "", now=ended)
     settings = {**store.get_settings(), "retention": 24 * 3600}
     assert store.apply_retention(settings, now=NOW, window=1) == 0  # the first window holds a recent job
     assert store.apply_retention(settings, now=NOW, window=1) == 1
@@ -325,14 +342,18 @@ def test_the_retention_setting_takes_durations(store):
 # ---- schema -------------------------------------------------------------------------------------------
 
 
-def test_a_version_2_sqlite_database_is_migrated_with_its_jobs(sqlite_path):
+@pytest.mark.parametrize("legacy_version", [2, 3])
+def test_a_sqlite_database_of_the_former_numbering_is_migrated_with_its_jobs(sqlite_path, legacy_version):
+    """SQLite once numbered the job counts 2 and the operator features 3 (PostgreSQL: 4 and 2)."""
     import sqlite3
 
     connection = sqlite3.connect(sqlite_path, isolation_level=None)
-    for script in db.MIGRATIONS[:2]:
-        for statement in db._statements(script):
+    names = ["jobs, runs, settings, workers", "job counts", "operator features"][:legacy_version]
+    scripts = dict(db.MIGRATIONS)
+    for name in names:
+        for statement in db._statements(scripts[name]):
             connection.execute(statement)
-    connection.execute("PRAGMA user_version = 2")
+    connection.execute(f"PRAGMA user_version = {legacy_version}")
     connection.execute("INSERT INTO jobs (id, command, state, max_retries, run_at, created_at, updated_at)"
                        " VALUES ('old', 'true', 'pending', 3, 0, 0, 0)")
     connection.execute("UPDATE job_counts SET n = 1 WHERE state = 'pending'")
@@ -347,10 +368,11 @@ def test_a_version_2_sqlite_database_is_migrated_with_its_jobs(sqlite_path):
 
 def test_a_version_1_postgresql_schema_is_migrated_with_its_jobs(pg_url):
     import psycopg
-    from queuectl_core import postgres_store
+    from queuectl_core.store import postgres as postgres_store
+    from queuectl_core.store import postgres_schema
 
     with psycopg.connect(pg_url, autocommit=True) as connection:
-        for statement in postgres_store.MIGRATIONS[0].split(";"):
+        for statement in postgres_schema.MIGRATIONS[0][1].split(";"):
             if statement.strip():
                 connection.execute(statement)
         connection.execute("CREATE TABLE queuectl_schema (version INTEGER NOT NULL)")
@@ -361,7 +383,7 @@ def test_a_version_1_postgresql_schema_is_migrated_with_its_jobs(pg_url):
     record = store.get_job("old")
     assert (record["after"], record["retry_on"], record["no_retry_on"]) == ([], None, None)
     assert store.claim_next("w", 30).id == "old"
-    assert store._read("SELECT max(version) FROM queuectl_schema").fetchone()[0] == len(postgres_store.MIGRATIONS)
+    assert store._read("SELECT max(version) FROM queuectl_schema").fetchone()[0] == len(postgres_schema.MIGRATIONS)
     store.close()
 
 

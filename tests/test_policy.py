@@ -5,8 +5,8 @@ import random
 import pytest
 from queuectl_core import backoff, settings
 from queuectl_core.errors import InvalidInput
+from queuectl_core.lifecycle import COMPLETED, FAILED, INTERRUPTED, LOST, TIMEOUT, Outcome, decide
 from queuectl_core.timeutil import parse_iso, to_iso
-from queuectl_core.transitions import COMPLETED, FAILED, INTERRUPTED, LOST, TIMEOUT, Outcome, decide
 from queuectl_core.validation import check_job, parse_job_json
 
 SETTINGS = {"backoff_base": 2, "backoff_max": 3600, "backoff_jitter": "none"}

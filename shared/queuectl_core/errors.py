@@ -42,3 +42,12 @@ class DatabaseUnusable(QueueError):
 
 class RunNotFound(QueueError):
     """The job exists but has no run with this number: exit 1 / HTTP 404."""
+
+
+class DatabaseError(QueueError):
+    """A call to the database failed (I/O error, lock wait exhausted, connection lost, server gone): a passing
+    trouble, whichever the backend; exit 1 / HTTP 503. Workers wait and try again."""
+
+    def __init__(self, error):
+        text = str(error).strip()
+        super().__init__(f"database error: {text.splitlines()[0] if text else type(error).__name__}")

@@ -6,8 +6,8 @@ import re
 from dataclasses import MISSING, dataclass, fields
 
 from .errors import InvalidInput
+from .lifecycle import TIMEOUT_CODE
 from .timeutil import parse_iso
-from .transitions import TIMEOUT_CODE
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 KEYS = ("command", "id", "max_retries", "priority", "run_at", "delay", "timeout", "after", "retry_on", "no_retry_on")

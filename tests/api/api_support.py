@@ -10,8 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from helpers import wait_for
-from queuectl_core.timeutil import now_ms
-from queuectl_core.transitions import FAILED, Outcome, decide
+from queuectl_core.lifecycle import FAILED, Outcome
 from queuectl_core.validation import check_job
 
 TOKEN = "test-token-0123456789abcdef"
@@ -60,7 +59,7 @@ def make_dead(store, job_id, command="exit 3", error="exit code 3"):
     claim = store.claim_next("test-worker", 30)
     assert claim.id == job_id
     outcome = Outcome(FAILED, 3, error)
-    store.finish_run(claim, outcome, "some output\n", decide(0, 0, outcome, store.get_settings(), now_ms()))
+    store.finish_run(claim, outcome, "some output\n")
     return store.get_job(job_id)
 
 

@@ -2,9 +2,9 @@
 
 from api_support import add_job, make_dead
 from prometheus_client.parser import text_string_to_metric_families
+from queuectl_core.lifecycle import COMPLETED, Outcome
 from queuectl_core.store import SqliteStore
 from queuectl_core.timeutil import now_ms
-from queuectl_core.transitions import COMPLETED, Outcome, decide
 from queuectl_core.validation import check_job
 
 
@@ -41,7 +41,7 @@ def test_metrics_histogram_counts_run_durations(client, db_path):
     store.enqueue(check_job({"command": "true", "id": "quick"}), now=1_000_000)
     claim = store.claim_next("w", 30, now=1_000_000)
     outcome = Outcome(COMPLETED, 0, None)
-    store.finish_run(claim, outcome, "", decide(0, 3, outcome, store.get_settings(), 1_002_000), now=1_002_000)
+    store.finish_run(claim, outcome, "", now=1_002_000)
     store.register_worker("w1", "h", 1)
     store.heartbeat("w1", 30, stats={"worker": {"cpu_percent": 2.5, "memory_bytes": 2048}, "job": None})
     samples = scrape(client)

@@ -39,7 +39,7 @@ def test_cancel_answers_200_for_a_waiting_job_202_for_a_running_one_and_409_once
 
 def store_claim(store, job_id):
     """The running job's claim as its worker holds it (seq and lease token read back)."""
-    from queuectl_core.store_base import Claim
+    from queuectl_core.store import Claim
 
     seq, token = store.connection.execute("SELECT seq, lease_token FROM jobs WHERE id = ?", (job_id,)).fetchone()
     return Claim(seq=seq, attempt=1, token=token, job=store.get_job(job_id))
@@ -116,11 +116,11 @@ def finished_jobs(store):
     """A completed job that ended a day ago, a dead and a cancelled one now, and a pending one."""
     add_job(store, id="old-ok")
     claim = store.claim_next("w", 30)
-    from queuectl_core.transitions import COMPLETED, Outcome, decide
+    from queuectl_core.lifecycle import COMPLETED, Outcome
 
     outcome = Outcome(COMPLETED, 0, None)
     day_ago = now_ms() - 86_400_000
-    store.finish_run(claim, outcome, "", decide(0, 3, outcome, store.get_settings(), day_ago), now=day_ago)
+    store.finish_run(claim, outcome, "", now=day_ago)
     make_dead(store, "dead-one")
     add_job(store, id="cancelled-one")
     store.cancel("cancelled-one")

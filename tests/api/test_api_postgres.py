@@ -1,6 +1,12 @@
 """The API and dashboard on PostgreSQL: the same routes and answers as on SQLite, through real gunicorn."""
 
-from api_support import AUTH, http_json, make_dead, start_gunicorn
+import socket
+import threading
+from urllib.parse import urlsplit
+
+import pytest
+from api_support import AUTH, TOKEN, http_json, make_dead, start_gunicorn
+from queuectl_api import create_app
 from queuectl_core.store import open_store
 
 
@@ -27,3 +33,80 @@ def test_gunicorn_on_postgresql_serves_the_contracts_routes(pg_url, processes):
     assert status == 200 and sum(minute["failed"] for minute in series["minutes"]) == 1
     for _ in range(20):  # more requests than the pool has connections: each is given back
         assert http_json("GET", f"{base}/api/v1/jobs/pg1", headers=AUTH)[0] == 200
+
+
+class CuttableLink:
+    """A TCP relay to the PostgreSQL server that a test can cut: every open connection is closed at once and new ones
+    are refused, as when the server or the network goes away."""
+
+    def __init__(self, target_port):
+        self._target_port = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # cut
+            server = socket.create_connection(("127.0.0.1", self._target_port))
+            self._sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self):
+        """Close every connection through the link and refuse new ones."""
+        self._listener.close()
+        for sock in self._sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+
+def app_on(url):
+    return create_app({"QUEUECTL_DB": url, "QUEUECTL_API_TOKEN": TOKEN, "TESTING": True}).test_client()
+
+
+def test_a_database_lost_in_the_middle_of_a_request_answers_503_with_a_json_error(pg_url):
+    link = CuttableLink(urlsplit(pg_url).port)
+    client = app_on(pg_url.replace(f":{urlsplit(pg_url).port}/", f":{link.port}/"))
+    assert client.post("/api/v1/jobs", headers=AUTH, json={"id": "waits", "command": "true"}).status_code == 201
+    threading.Timer(1.0, link.cut).start()  # while the request below polls the job's state
+    response = client.get("/api/v1/jobs/waits/wait?timeout=10", headers=AUTH)
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.get_json()["error"].startswith("database error: ")
+
+
+def test_a_database_server_that_refuses_connections_answers_503_on_every_route_that_needs_it(pg_url):
+    with socket.create_server(("127.0.0.1", 0)) as reserved:
+        closed_port = reserved.getsockname()[1]
+    client = app_on(f"postgresql://postgres@127.0.0.1:{closed_port}/test")
+    for method, path in (("GET", "/api/v1/stats"), ("GET", "/api/v1/jobs/x"), ("POST", "/api/v1/jobs")):
+        response = client.open(path, method=method, headers=AUTH, json={"command": "true"})
+        assert response.status_code == 503 and "error" in response.get_json()
+    assert client.get("/healthz").status_code == 503
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_nul_byte_in_an_id_or_a_filter_answers_400_or_404_on_both_backends(backend, sqlite_path, pg_url):
+    client = app_on(str(sqlite_path) if backend == "sqlite" else pg_url)
+    for path in ("/api/v1/jobs/a%00b", "/api/v1/jobs/a%00b/logs", "/api/v1/jobs?q=a%00b"):
+        response = client.get(path, headers=AUTH)
+        assert response.status_code in (200, 400, 404), (path, response.get_data(as_text=True))
+        if response.status_code != 200:
+            assert "error" in response.get_json()
+    for path in ("/api/v1/jobs/a%00b/cancel", "/api/v1/jobs/a%00b/retry"):
+        assert client.post(path, headers=AUTH).status_code in (400, 404)

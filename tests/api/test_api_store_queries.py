@@ -3,7 +3,7 @@
 import pytest
 from api_support import add_job, make_dead
 from queuectl_core.errors import DatabaseUnusable, InvalidInput
-from queuectl_core.transitions import COMPLETED, FAILED, Outcome, decide
+from queuectl_core.lifecycle import COMPLETED, FAILED, Outcome
 from queuectl_core.validation import check_job
 
 MINUTE = 60_000
@@ -15,7 +15,7 @@ def finish(store, job_id, start, seconds, outcome):
     claim = store.claim_next("w", 30, now=start)
     assert claim.id == job_id
     end = start + int(seconds * 1000)
-    store.finish_run(claim, outcome, "", decide(0, 0, outcome, store.get_settings(), end), now=end)
+    store.finish_run(claim, outcome, "", now=end)
 
 
 def test_throughput_counts_runs_per_minute_succeeded_and_failed_apart(store):

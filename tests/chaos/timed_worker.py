@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from queuectl_core import store_base
+from queuectl_core.store import base as store_base
 
 _claim_next = store_base.Store.claim_next
 _files = {}

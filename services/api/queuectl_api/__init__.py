@@ -12,7 +12,7 @@ def create_app(test_config=None):
 
     Reads QUEUECTL_DB and QUEUECTL_API_TOKEN; `test_config` overrides them (and any Flask setting).
     Raises MissingToken when no token is configured."""
-    from . import api, dashboard, errors, health, security, storage
+    from . import api, control, dashboard, errors, health, security, storage
 
     app = Flask(__name__)
     app.config.from_mapping(load_config(test_config))
@@ -21,6 +21,7 @@ def create_app(test_config=None):
     security.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(control.blueprint)
     app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(health.blueprint)
     return app

@@ -1,9 +1,9 @@
 """The JSON API under /api/v1: the contract's routes plus what the dashboard needs."""
 
 from flask import Blueprint, jsonify
-from queuectl_core import STATES
 from queuectl_core.errors import InvalidInput
-from queuectl_core.store import SqliteStore
+from queuectl_core.lifecycle import STATES
+from queuectl_core.store import Store
 from queuectl_core.validation import check_job
 
 from . import auth, fields, openapi, params
@@ -38,7 +38,7 @@ def list_jobs():
     limit = params.integer_arg(args, "limit", 50, 1, MAX_LIMIT)
     offset = params.integer_arg(args, "offset", 0, 0, MAX_OFFSET)
     query = params.text_arg(args, "q", MAX_QUERY)
-    sort = params.choice_arg(args, "sort", tuple(SqliteStore.JOB_SORTS), "created_at")
+    sort = params.choice_arg(args, "sort", tuple(Store.JOB_SORTS), "created_at")
     order = params.choice_arg(args, "order", ("asc", "desc"), "desc")
     jobs, total = get_store().search_jobs(state, query, sort, order == "desc", limit, offset)
     response = jsonify(jobs=jobs)
@@ -130,7 +130,3 @@ def openapi_document():
     """The OpenAPI 3 description of this API."""
     params.query_args(())
     return openapi.document()
-
-
-# The operator routes (issue 7) join this blueprint before any app registers it.
-from . import operations  # noqa: E402, F401

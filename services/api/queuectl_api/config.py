@@ -5,6 +5,8 @@ import hmac
 import os
 from datetime import timedelta
 
+from queuectl_core.location import database_location
+
 # A request body larger than this gets 413; a job's command is at most 1,000,000 characters.
 MAX_BODY_BYTES = 2 * 1024 * 1024
 TOKEN_HELP = (
@@ -27,11 +29,12 @@ def load_config(test_config=None):
 
     Raises MissingToken when no token is configured."""
     values = {
-        "QUEUECTL_DB": os.environ.get("QUEUECTL_DB") or None,
+        "QUEUECTL_DB": None,
         "QUEUECTL_API_TOKEN": os.environ.get("QUEUECTL_API_TOKEN", ""),
         "SESSION_COOKIE_SECURE": os.environ.get("QUEUECTL_COOKIE_SECURE", "") in ("1", "true", "yes"),
     }
     values.update(test_config or {})
+    values["QUEUECTL_DB"] = database_location(values["QUEUECTL_DB"])
     token = (values["QUEUECTL_API_TOKEN"] or "").strip()
     if not token:
         raise MissingToken()

@@ -1,7 +1,7 @@
 """The dashboard's pages: HTML shells whose scripts read and write through the JSON API."""
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from queuectl_core import STATES
+from queuectl_core.lifecycle import STATES
 from queuectl_core.settings import SETTINGS
 
 from . import auth

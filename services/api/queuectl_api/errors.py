@@ -1,11 +1,11 @@
 """Every error becomes JSON `{"error": "..."}` with the right status: never a 500 page or a traceback."""
 
 import logging
-import sqlite3
 
 from flask import jsonify
 from queuectl_core.errors import (
     BadDependency,
+    DatabaseError,
     DatabaseUnusable,
     DuplicateJob,
     InvalidInput,
@@ -30,6 +30,7 @@ STATUSES = (
     (BadDependency, 409),
     (WrongState, 409),
     (DatabaseUnusable, 503),
+    (DatabaseError, 503),  # the store's own error for any failing database call, on every backend
 )
 # Messages for HTTP errors, kept short and free of HTML.
 HTTP_MESSAGES = {
@@ -54,6 +55,8 @@ def _domain_error(error):
     for kind, status in STATUSES:
         if isinstance(error, kind):
             response = error_response(str(error), status)
+            if status == 503:
+                log.warning("%s", error)
             if status == 401:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="queuectl"'
             return response
@@ -69,11 +72,6 @@ def _http_error(error):
     return response
 
 
-def _database_error(error):
-    log.warning("database error: %s", error)
-    return error_response(f"database error: {error}", 503)
-
-
 def _unexpected_error(error):
     log.exception("unexpected error")
     return error_response("internal error (logged on the server)", 500)
@@ -84,5 +82,4 @@ def init_app(app):
     for kind, _ in STATUSES:
         app.register_error_handler(kind, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(sqlite3.Error, _database_error)
     app.register_error_handler(Exception, _unexpected_error)

@@ -1,11 +1,10 @@
 """The OpenAPI 3.1 document of /api/v1, served at /api/v1/openapi.json and checked by schemathesis."""
 
-from queuectl_core import STATES
 from queuectl_core import settings as settings_module
 from queuectl_core.durations import MAXIMUM_SECONDS
 from queuectl_core.durations import PATTERN as DURATION_PATTERN
-from queuectl_core.store import SqliteStore
-from queuectl_core.store_base import FINISHED_STATES
+from queuectl_core.lifecycle import FINISHED_STATES, STATES
+from queuectl_core.store import Store
 from queuectl_core.validation import (
     AFTER_LIMIT,
     COMMAND_LIMIT,
@@ -221,7 +220,7 @@ def _paths():
                            "jobs to skip"),
                     _query("q", {"type": "string", "maxLength": 200, "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"},
                            "search: a substring of the id or the command"),
-                    _query("sort", {"type": "string", "enum": list(SqliteStore.JOB_SORTS), "default": "created_at"},
+                    _query("sort", {"type": "string", "enum": list(Store.JOB_SORTS), "default": "created_at"},
                            "sort key"),
                     _query("order", {"type": "string", "enum": ["asc", "desc"], "default": "desc"}, "sort order"),
                 ],

@@ -15,7 +15,6 @@ class Context:
     def __init__(self, db):
         self.db = db
         self._store = None
-        self._opened = []
 
     @property
     def store(self):
@@ -27,13 +26,7 @@ class Context:
         """Open a queue (this command's, or another one such as migrate's target)."""
         from queuectl_core.store import open_store
 
-        opened = open_store(location)
-        self._opened.append(opened)
-        return opened
-
-    def is_database_error(self, error):
-        """True for a failure of a database this command opened (SQLite's or PostgreSQL's)."""
-        return any(isinstance(error, opened.Error) for opened in self._opened)
+        return open_store(location)
 
 
 pass_context = click.make_pass_decorator(Context)

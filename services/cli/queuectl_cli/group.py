@@ -11,7 +11,7 @@ from .context import BadInput, Context
 # Every command: its name, then the module (of this package) and the attribute that define it.
 # Only the module of the command being run is imported: start-up is most of a command's time.
 COMMANDS = {
-    "cancel": ("operations", "cancel"),
+    "cancel": ("control", "cancel"),
     "completion": ("completion", "completion"),
     "config": ("settings", "config"),
     "dlq": ("jobs", "dlq"),
@@ -19,12 +19,12 @@ COMMANDS = {
     "list": ("jobs", "list_jobs"),
     "logs": ("logs", "logs"),
     "migrate": ("migrate", "migrate"),
-    "pause": ("operations", "pause"),
-    "purge": ("operations", "purge"),
-    "resume": ("operations", "resume"),
+    "pause": ("control", "pause"),
+    "purge": ("control", "purge"),
+    "resume": ("control", "resume"),
     "show": ("jobs", "show"),
     "status": ("jobs", "status"),
-    "wait": ("operations", "wait_for_jobs"),
+    "wait": ("control", "wait_for_jobs"),
     "worker": ("workers", "worker"),
 }
 
@@ -68,18 +68,14 @@ class QueueGroup(click.Group):
             return super().invoke(ctx)
         except InvalidInput as error:
             raise BadInput(str(error)) from None
-        except QueueError as error:
+        except QueueError as error:  # a failing database included: the store raises its own DatabaseError
             raise click.ClickException(str(error)) from None
-        except Exception as error:
-            if isinstance(ctx.obj, Context) and ctx.obj.is_database_error(error):
-                first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-                raise click.ClickException(f"database error: {first_line}") from None
-            raise
 
 
 @click.group(cls=QueueGroup, commands=LazyCommands(COMMANDS), context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", envvar="QUEUECTL_DB", metavar="PATH",
-              help="SQLite file of the queue [env: QUEUECTL_DB; default ~/.local/share/queuectl/queuectl.db].")
+@click.option("--db", metavar="PATH",
+              help="SQLite file or postgresql:// URL of the queue [env: QUEUECTL_DB; default"
+                   " ~/.local/share/queuectl/queuectl.db].")
 @click.version_option(package_name="queuectl-cli", prog_name="queuectl")
 @click.pass_context
 def cli(ctx, db):

@@ -3,7 +3,7 @@
 import sys
 
 import click
-from queuectl_core import STATES
+from queuectl_core.lifecycle import STATES
 
 from . import output
 from .completion import complete_job_id
@@ -149,7 +149,7 @@ def dlq_retry(ctx, job_id, every, yes, as_json):
     if (job_id is None) == (not every):
         raise click.UsageError("give one dead job's ID, or --all for every dead job")
     if every:
-        from .operations import confirm
+        from .control import confirm
 
         count = ctx.store.counts()["dead"]
         if count:
@@ -176,6 +176,6 @@ def dlq_retry(ctx, job_id, every, yes, as_json):
 @pass_context
 def dlq_purge(ctx, older_than, dry_run, yes, as_json):
     """Delete the dead jobs with their history (asks first on a terminal)."""
-    from .operations import purge_jobs
+    from .control import purge_jobs
 
     purge_jobs(ctx, ["dead"], older_than, dry_run, yes, as_json)

@@ -16,7 +16,7 @@ def migrate(ctx, target_location):
     The source is left as it was.
     """
     from queuectl_core.store import is_postgres
-    from queuectl_core.transfer import copy_queue
+    from queuectl_core.store.transfer import copy_queue
 
     if not (is_postgres(target_location) or target_location.startswith("sqlite://")):
         raise BadInput(f"--to must be a postgresql:// or sqlite:/// URL, got {target_location!r}")

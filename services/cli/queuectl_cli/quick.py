@@ -21,7 +21,7 @@ def location(argv):
         return False, None
     head = argv[:-len(form)]
     if not head:
-        return True, os.environ.get("QUEUECTL_DB") or None  # click ignores an empty variable
+        return True, None  # the store finds QUEUECTL_DB or the default
     if len(head) == 2 and head[0] == "--db":
         path = head[1]
     elif len(head) == 1 and head[0].startswith("--db="):
@@ -38,9 +38,10 @@ def answer(argv):
     matched, where = location(argv)
     if not matched or COMPLETE_VARIABLE in os.environ or sys.stdout is None:
         return False
-    from queuectl_core.store import is_postgres, open_store
+    from queuectl_core.location import database_location, is_postgres
+    from queuectl_core.store import open_store
 
-    if is_postgres(where):
+    if is_postgres(database_location(where)):
         return False  # psycopg's start-up dwarfs click's, and a connection that fails must not be tried twice
     try:
         store = open_store(where)

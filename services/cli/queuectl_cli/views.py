@@ -3,7 +3,7 @@ fast path of `queuectl status` prints exactly what the click command prints."""
 
 from datetime import datetime
 
-from queuectl_core import STATES
+from queuectl_core.lifecycle import STATES
 
 
 def shorten(text, width):

@@ -5,7 +5,7 @@ import logging
 import os
 import sys
 
-from queuectl_core.errors import DatabaseUnusable
+from queuectl_core.errors import DatabaseError, DatabaseUnusable
 from queuectl_core.store import open_store
 
 from .supervisor import Supervisor
@@ -61,7 +61,7 @@ def parse_args(argv):
     parser.add_argument("--grace", type=_positive_seconds, default=_grace_from_environment(),
                         help="after SIGTERM/SIGINT, seconds a running job may take before it is killed and"
                              " handed back (default: $QUEUECTL_STOP_GRACE, else no limit)")
-    parser.add_argument("--db", default=None, help="SQLite file (default: $QUEUECTL_DB)")
+    parser.add_argument("--db", default=None, help="SQLite file or postgresql:// URL (default: $QUEUECTL_DB)")
     parser.add_argument("--health", action="store_true",
                         help="exit 0 if a worker of this host heartbeated within lease_timeout, else 1")
     return parser.parse_args(argv)
@@ -89,7 +89,7 @@ def main(argv=None):
             store.check_writable()
         finally:
             store.close()
-    except DatabaseUnusable as error:
+    except (DatabaseUnusable, DatabaseError) as error:
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(1)
     supervisor = Supervisor(

@@ -8,7 +8,7 @@ import tempfile
 import time
 
 import psutil
-from queuectl_core.wakeup import wait_readable
+from queuectl_core.waiting import wait_readable
 
 from . import launch, linux
 

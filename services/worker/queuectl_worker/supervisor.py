@@ -8,7 +8,7 @@ import time
 import traceback
 
 import psutil
-from queuectl_core.wakeup import wait_readable
+from queuectl_core.waiting import wait_readable
 
 from . import linux
 

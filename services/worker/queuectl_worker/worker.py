@@ -2,16 +2,15 @@
 
 import logging
 import os
-import random
 import secrets
 import signal
 import socket
 import time
 
+from queuectl_core.lifecycle import CANCELLED, COMPLETED, FAILED, INTERRUPTED, TIMEOUT, Outcome
 from queuectl_core.store import open_store
 from queuectl_core.timeutil import now_ms
-from queuectl_core.transitions import CANCELLED, COMPLETED, FAILED, INTERRUPTED, TIMEOUT, Outcome, decide
-from queuectl_core.wakeup import wait_readable
+from queuectl_core.waiting import wait_readable
 
 from .runner import JobProcess
 from .stats import collect_stats
@@ -57,7 +56,6 @@ class Worker:
         self.id = make_worker_id(self.host, os.getpid())
         self.settings = self.store.get_settings()
         self.watcher = self.store.change_watcher()
-        self.rng = random.Random()
         self.signals_received = 0
         self.stop_requested = False
         self._next_heartbeat = 0.0
@@ -114,7 +112,7 @@ class Worker:
         """One turn of the loop: heartbeat when due, else claim and run a job, else wait."""
         if time.monotonic() >= self._next_heartbeat:
             self._heartbeat()
-            self.store.reclaim_expired(self.settings, rng=self.rng)
+            self.store.reclaim_expired(self.settings)
             deleted = self.store.apply_retention(self.settings)
             if deleted:
                 log.info("worker %s: deleted %d jobs older than the retention setting", self.id, deleted)
@@ -269,14 +267,12 @@ class Worker:
         next_claim = None
         while True:
             now = now_ms()
-            transition = decide(claim.job["attempts"], claim.job["max_retries"], outcome, self.settings, now,
-                                self.rng, claim.job.get("retry_on"), claim.job.get("no_retry_on"))
             try:
                 if take_next:
-                    recorded, next_claim = self.store.finish_run_and_claim_next(
-                        claim, outcome, output, transition, self.id, self.lease_seconds, now, output_offset)
+                    transition, next_claim = self.store.finish_run_and_claim_next(
+                        claim, outcome, output, self.id, self.lease_seconds, now, output_offset)
                 else:
-                    recorded = self.store.finish_run(claim, outcome, output, transition, now, output_offset)
+                    transition = self.store.finish_run(claim, outcome, output, now, output_offset)
                 break
             except self.store.Error as error:
                 if time.monotonic() + error_wait > give_up:
@@ -284,7 +280,7 @@ class Worker:
                 log.error("worker %s: could not record job %s: %s; trying again", self.id, claim.id, error)
                 time.sleep(error_wait)
                 error_wait = min(error_wait * 2, ERROR_WAIT_MAX_SECONDS)
-        if not recorded:
+        if transition is None:
             log.warning("worker %s: job %s was handed to another worker; result dropped", self.id, claim.id)
         else:
             log.info("job %s attempt %d: %s -> %s", claim.id, claim.attempt,

@@ -3,7 +3,7 @@
 Used by `queuectl migrate --to postgresql://...` when a queue outgrows one host.
 """
 
-from .errors import WrongState
+from ..errors import WrongState
 
 # In dependency order: job_deps and runs refer to jobs.
 TABLES = ("jobs", "job_deps", "runs", "settings")

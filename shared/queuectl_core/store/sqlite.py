@@ -7,10 +7,12 @@ from contextlib import contextmanager
 from operator import itemgetter
 from types import SimpleNamespace
 
-from . import db
-from .errors import DatabaseUnusable
-from .queries import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE
-from .store_base import BULK_COLUMNS, Store
+from ..errors import DatabaseUnusable
+from ..location import database_location
+from . import sqlite_schema as schema
+from .base import Store
+from .enqueue import BULK_COLUMNS
+from .sql import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, WAITING
 
 # The claim is ONE statement under the write lock: no other worker can take the same job,
 # and the jobs_ready index serves both the filter and the order (no temp B-tree). Jobs still waiting
@@ -21,7 +23,7 @@ CLAIM = f"""
         lease_expires_at = :expires, updated_at = :now, run_count = run_count + 1
     WHERE seq = (
         SELECT seq FROM jobs INDEXED BY jobs_ready  -- without statistics the planner may pick another
-        WHERE state IN ('pending', 'failed') AND run_at <= :now AND {NOT_WAITING}
+        WHERE state IN ({WAITING}) AND run_at <= :now AND {NOT_WAITING}
         ORDER BY priority DESC, run_at, seq LIMIT CASE WHEN {IS_PAUSED} THEN 0 ELSE 1 END)
     RETURNING seq, run_count, lease_token, {JOB_COLUMNS}
 """
@@ -48,13 +50,13 @@ SQL = SimpleNamespace(
 class SqliteStore(Store):
     """A queue in one SQLite file; safe to use from many processes at once."""
 
-    Error = sqlite3.Error
-    IntegrityError = sqlite3.IntegrityError
     q = SQL
+    _driver_error = sqlite3.Error
+    _integrity_error = sqlite3.IntegrityError
 
     def __init__(self, location=None):
-        self.path = self.location = db.resolve_path(location)
-        self.connection = db.connect(self.path)
+        self.path = self.location = database_location(location)
+        self.connection = schema.connect(self.path)
         self._writers_line = None  # a descriptor of PATH-lock once line_up_writers() was called
         self._apply_durability()
 
@@ -86,17 +88,18 @@ class SqliteStore(Store):
             with self._transaction() as connection:
                 connection.execute("INSERT INTO settings (name, value) VALUES ('queuectl-write-probe', '0')")
                 connection.execute("DELETE FROM settings WHERE name = 'queuectl-write-probe'")
-        except sqlite3.Error as error:
-            if getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY:
+        except self.Error as error:
+            cause = error.__cause__
+            if getattr(cause, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY:
                 raise DatabaseUnusable(
-                    f"database {self.path} is read-only: {error}{db.unwritable_hint(self.path)}") from None
+                    f"database {self.path} is read-only: {cause}{schema.unwritable_hint(self.path)}") from None
 
     def _apply_durability(self):
         try:
             self._apply_settings(self.get_settings())
-        except sqlite3.Error as error:  # e.g. another program's database that merely has a version
+        except self.Error as error:  # e.g. another program's database that merely has a version
             self.connection.close()
-            raise DatabaseUnusable(f"database {self.path} is unusable: {error}") from None
+            raise DatabaseUnusable(f"database {self.path} is unusable: {error.__cause__}") from None
 
     def _apply_settings(self, settings):
         # Also called with each heartbeat's settings: a running worker used to keep the durability it started
@@ -106,22 +109,23 @@ class SqliteStore(Store):
             self.connection.execute("PRAGMA synchronous=FULL" if durability == "full" else "PRAGMA synchronous=NORMAL")
         self._durability = durability
 
-    def _transaction(self):
-        if self._writers_line is None:
-            return db.transaction(self.connection)
-        return self._lined_up_transaction()
-
     @contextmanager
-    def _lined_up_transaction(self):
-        fcntl.flock(self._writers_line, fcntl.LOCK_EX)
-        try:
-            with db.transaction(self.connection) as connection:
-                yield connection
-        finally:
-            fcntl.flock(self._writers_line, fcntl.LOCK_UN)
+    def _transaction(self):
+        with self._translated():
+            if self._writers_line is None:
+                with schema.transaction(self.connection) as connection:
+                    yield connection
+                return
+            fcntl.flock(self._writers_line, fcntl.LOCK_EX)
+            try:
+                with schema.transaction(self.connection) as connection:
+                    yield connection
+            finally:
+                fcntl.flock(self._writers_line, fcntl.LOCK_UN)
 
     def _read(self, statement, params=None):
-        return self.connection.execute(statement, params or {})
+        with self._translated():
+            return self.connection.execute(statement, params or {})
 
     def _insert_jobs(self, connection, rows, now, progress):
         statement = (f"INSERT INTO jobs ({', '.join(BULK_COLUMNS)}, created_at, updated_at, state)"
@@ -187,6 +191,6 @@ class SqliteStore(Store):
 
     def change_watcher(self):
         """inotify on the database's directory (a plain sleep where inotify is missing)."""
-        from .wakeup import ChangeWatcher  # ctypes: only workers wait, one-shot CLI commands need not load it
+        from .sqlite_watch import ChangeWatcher  # ctypes: only workers wait, one-shot CLI commands need not load it
 
         return ChangeWatcher(self.path)

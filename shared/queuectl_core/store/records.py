@@ -4,7 +4,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from .timeutil import to_iso
+from ..timeutil import to_iso
 
 _TIME_FIELDS = ("run_at", "created_at", "updated_at", "started_at", "finished_at", "heartbeat_at",
                 "current_job_started_at")
@@ -73,7 +73,3 @@ def _to_record(record):
         record["after"] = json.loads(after) if after else []
     return record
 
-
-def _dependency_error(job_id, state):
-    """The error of a job that will never run because its dependency `job_id` ended in `state`."""
-    return f"dependency '{job_id}' " + ("was cancelled" if state == "cancelled" else f"ended {state}")

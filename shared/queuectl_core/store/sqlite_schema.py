@@ -1,16 +1,19 @@
-"""SQLite connections, transactions and schema migrations."""
+"""The SQLite backend's connections, transactions, schema and migrations."""
 
 import os
 import sqlite3
+import time
 from contextlib import contextmanager
 
-from .errors import DatabaseUnusable
+from ..errors import DatabaseUnusable
 
 BUSY_TIMEOUT_SECONDS = 30  # contention waits (up to this long) instead of failing
 
-# Each entry moves the schema one version up; applied in order under one write lock.
+# Each entry moves the schema one version up: (what it changes, its script), applied in order under one write lock.
+# PostgreSQL's MIGRATIONS make the same changes under the same numbers (a test holds the two lists to that).
 MIGRATIONS = (
-    """
+    # 1: the jobs, their runs, the settings and the worker registry.
+    ("jobs, runs, settings, workers", """
     CREATE TABLE jobs (
         seq INTEGER PRIMARY KEY,              -- enqueue order
         id TEXT NOT NULL UNIQUE,
@@ -56,29 +59,12 @@ MIGRATIONS = (
         stop_requested INTEGER NOT NULL DEFAULT 0,
         stats TEXT                            -- JSON: CPU and memory, written with each heartbeat
     );
-    """,
-    # 2: the number of jobs per state, kept in the same transaction as each change, so that `status`,
-    # /api/v1/stats and /metrics read five rows instead of counting 1M jobs (~100 ms). Triggers follow
-    # state changes and deletions; new jobs are added by the store's enqueue paths, once per transaction
-    # (a per-row insert trigger would halve the rate of bulk enqueue).
-    """
-    CREATE TABLE job_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
-    INSERT INTO job_counts (state, n) VALUES ('pending', 0), ('processing', 0), ('completed', 0), ('failed', 0),
-        ('dead', 0);
-    UPDATE job_counts SET n = (SELECT count(*) FROM jobs WHERE jobs.state = job_counts.state);
-    CREATE TRIGGER job_counts_update AFTER UPDATE OF state ON jobs WHEN OLD.state IS NOT NEW.state BEGIN
-        UPDATE job_counts SET n = n - 1 WHERE state = OLD.state;
-        UPDATE job_counts SET n = n + 1 WHERE state = NEW.state;
-    END;
-    CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs BEGIN
-        UPDATE job_counts SET n = n - 1 WHERE state = OLD.state;
-    END;
-    """,
-    # 3: operator features. Cancellation (a state and a flag the running job's worker reads with its
+    """),
+    # 2: operator features. Cancellation (a state and a flag the running job's worker reads with its
     # heartbeat), dependencies (job_deps holds only the edges still waiting: an edge goes when its
     # dependency completes, so the claim's NOT EXISTS is one primary-key probe), per-job exit-code
     # policies, live output (where the stored tail starts), and an index for purges and retention.
-    """
+    ("operator features", """
     ALTER TABLE jobs ADD COLUMN depends_on TEXT;
     ALTER TABLE jobs ADD COLUMN retry_on TEXT;
     ALTER TABLE jobs ADD COLUMN no_retry_on TEXT;
@@ -91,38 +77,38 @@ MIGRATIONS = (
     ) WITHOUT ROWID;
     CREATE INDEX job_deps_by_dep ON job_deps (dep_seq);
     CREATE INDEX jobs_finished ON jobs (state, updated_at) WHERE state IN ('completed', 'dead', 'cancelled');
-    INSERT INTO job_counts (state, n) VALUES ('cancelled', 0);
-    """,
-    # 4: per-job cost. jobs_finished cost every completion one more index page written (~25 us of ~190 us per
+    """),
+    # 3: per-job cost. jobs_finished cost every completion one more index page written (~25 us of ~190 us per
     # claim and completion, measured): purge and retention walk jobs_by_state in windows of seq instead. A
     # completed job frees its dependents' edges by trigger, inside the engine, instead of a statement per job.
-    """
+    ("per-job cost", """
     DROP INDEX IF EXISTS jobs_finished;
     CREATE TRIGGER job_deps_done AFTER UPDATE OF state ON jobs WHEN NEW.state = 'completed' BEGIN
         DELETE FROM job_deps WHERE dep_seq = NEW.seq;
     END;
-    """,
+    """),
+    # 4: the number of jobs per state, kept in the same transaction as each change, so that `status`,
+    # /api/v1/stats and /metrics read five rows instead of counting 1M jobs (~100 ms). Triggers follow
+    # state changes and deletions; new jobs are added by the store's enqueue paths, once per transaction
+    # (a per-row insert trigger would halve the rate of bulk enqueue). Written so that it can run again over
+    # the counters of a database numbered the former way (see LEGACY_NUMBERING).
+    ("job counts", """
+    CREATE TABLE IF NOT EXISTS job_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT OR IGNORE INTO job_counts (state, n) VALUES ('pending', 0), ('processing', 0), ('completed', 0),
+        ('failed', 0), ('dead', 0), ('cancelled', 0);
+    UPDATE job_counts SET n = (SELECT count(*) FROM jobs WHERE jobs.state = job_counts.state);
+    CREATE TRIGGER IF NOT EXISTS job_counts_update AFTER UPDATE OF state ON jobs WHEN OLD.state IS NOT NEW.state BEGIN
+        UPDATE job_counts SET n = n - 1 WHERE state = OLD.state;
+        UPDATE job_counts SET n = n + 1 WHERE state = NEW.state;
+    END;
+    CREATE TRIGGER IF NOT EXISTS job_counts_delete AFTER DELETE ON jobs BEGIN
+        UPDATE job_counts SET n = n - 1 WHERE state = OLD.state;
+    END;
+    """),
 )
-
-
-def default_path():
-    """The database used when neither --db nor QUEUECTL_DB says otherwise."""
-    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(data_home, "queuectl", "queuectl.db")
-
-
-def resolve_path(location=None):
-    """The SQLite file named by `location`, QUEUECTL_DB or the default (a sqlite:/// URL works too)."""
-    location = location or os.environ.get("QUEUECTL_DB") or ""
-    if location.startswith("sqlite:///"):
-        location = location[len("sqlite:///") - 1:]  # keep the leading slash: an absolute path
-    elif location.startswith("sqlite://"):
-        location = location[len("sqlite://"):]
-    if not location:
-        location = default_path()
-        # Private (0700): commands and their output may hold secrets that other local users must not read.
-        os.makedirs(os.path.dirname(location), mode=0o700, exist_ok=True)
-    return os.path.abspath(location)
+# Until both backends were numbered alike, SQLite added the job counts as version 2: a database at 2 or 3 that
+# has them is one version short of the present numbering (the job counts migration can run over them again).
+LEGACY_NUMBERING = (2, 3)
 
 
 def connect(path):
@@ -136,14 +122,31 @@ def connect(path):
         connection = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
         )
-        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            connection.execute("PRAGMA journal_mode=WAL")
+        _use_wal(connection)
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA foreign_keys=ON")
         migrate(connection)
     except sqlite3.Error as error:
         raise DatabaseUnusable(f"database {path} is unusable: {error}{unwritable_hint(path)}") from None
     return connection
+
+
+def _use_wal(connection):
+    """Switch the file to WAL (a no-op once it is). SQLite does not call its busy handler for this switch: while
+    other processes open the same new file (8 workers starting on a fresh volume), it fails at once with
+    SQLITE_BUSY, in about one start in ten on a loaded machine. So it is tried again, up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    pause = 0.001
+    while True:
+        try:
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
 
 def unwritable_hint(path):
@@ -178,10 +181,11 @@ def transaction(connection):
     connection.execute("BEGIN IMMEDIATE")
     try:
         yield connection
+        connection.execute("COMMIT")
     except BaseException:
-        connection.execute("ROLLBACK")
+        if connection.in_transaction:  # a failed COMMIT (disk full, I/O error) leaves the transaction open
+            connection.execute("ROLLBACK")
         raise
-    connection.execute("COMMIT")
 
 
 def migrate(connection):
@@ -197,7 +201,10 @@ def migrate(connection):
             # A database that claims a version holds its tables: another program's file fails here
             # ("no such table"), before any migration touches it.
             connection.execute("SELECT name, value FROM settings LIMIT 0")
-        for script in MIGRATIONS[version:]:
+        if version in LEGACY_NUMBERING and connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'job_counts'").fetchone():
+            version -= 1
+        for _, script in MIGRATIONS[version:]:
             for statement in _statements(script):
                 connection.execute(statement)
         connection.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")

@@ -1,26 +1,21 @@
-"""Waiting for a change to the database without burning CPU.
+"""The SQLite backend's change watcher: inotify on the database's directory.
 
-On Linux, inotify on the database's directory wakes a waiting worker as soon as any process
-on this host (containers sharing the volume included) writes the database or its WAL. Where
-inotify is missing, the wait is a plain sleep and callers fall back to polling.
+On Linux it wakes a waiting worker as soon as any process on this host (containers sharing the volume included)
+writes the database or its WAL. Where inotify is missing, the wait is a plain sleep and callers fall back to polling.
 """
 
 import ctypes
 import os
-import select
 import struct
 import time
+
+from ..waiting import wait_readable
 
 _IN_MODIFY = 0x00000002
 _IN_CREATE = 0x00000100
 _IN_NONBLOCK = 0o4000
 _IN_CLOEXEC = 0o2000000
 _EVENT_HEADER = struct.Struct("iIII")
-
-
-def wait_readable(fds, timeout):
-    """The descriptors of `fds` that are readable, waiting up to `timeout` seconds (none: [] when it ran out)."""
-    return select.select(fds, [], [], max(timeout, 0))[0]
 
 
 class ChangeWatcher:

@@ -1,18 +1,15 @@
 """Operator commands: cancel, pause, resume, wait and purge."""
 
 import sys
-import time
 
 import click
+from queuectl_core.lifecycle import ENDED_BADLY, FINISHED_STATES
 
 from . import output
 from .completion import complete_job_id
 from .context import BadInput, pass_context
 from .jobs import existing_id
 
-FINISHED_STATES = ("completed", "dead", "cancelled")
-ENDED_BADLY = ("dead", "cancelled")
-WAIT_POLL_SECONDS = 0.25
 TIMEOUT_EXIT = 124  # what timeout(1) exits with
 
 
@@ -70,18 +67,15 @@ def resume(ctx):
 def wait_for_jobs(ctx, job_ids, timeout, as_json):
     """Wait until the jobs have ended: exit 0 when all completed, 1 when one ended dead or cancelled,
     124 on timeout."""
+    from queuectl_core.waiting import wait_for_jobs
+
     store = ctx.store
     job_ids = list(dict.fromkeys(existing_id(job_id) for job_id in job_ids))
-    deadline = None if timeout is None else time.monotonic() + timeout
-    states = store.states_of(job_ids)
-    while unfinished := [job_id for job_id, state in states.items() if state not in FINISHED_STATES]:
-        left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
-            waiting = ", ".join(f"{job_id} ({states[job_id]})" for job_id in unfinished)
-            click.echo(f"Error: timed out after {timeout:g}s; still waiting for {waiting}", err=True)
-            sys.exit(TIMEOUT_EXIT)
-        time.sleep(WAIT_POLL_SECONDS if left is None else max(0.0, min(WAIT_POLL_SECONDS, left)))
-        states.update(store.states_of(unfinished))
+    states = wait_for_jobs(store, job_ids, timeout)
+    if unfinished := [job_id for job_id, state in states.items() if state not in FINISHED_STATES]:
+        waiting = ", ".join(f"{job_id} ({states[job_id]})" for job_id in unfinished)
+        click.echo(f"Error: timed out after {timeout:g}s; still waiting for {waiting}", err=True)
+        sys.exit(TIMEOUT_EXIT)
     records = [store.get_job(job_id) for job_id in job_ids]
     if as_json:
         output.print_json(records)

@@ -2,9 +2,9 @@
 
 import json
 
-from . import settings as settings_module
-from .store_records import _record
-from .timeutil import now_ms
+from .. import settings as settings_module
+from ..timeutil import now_ms
+from .records import _record
 
 
 class RegistryMixin:
@@ -22,6 +22,7 @@ class RegistryMixin:
         for name, value in rows:
             if name in values:
                 values[name] = json.loads(value)
+        self._known_settings = values  # what the state machine decides with (see RunsMixin._decision_settings)
         return values
 
     def set_setting(self, name, value):

@@ -1,14 +1,22 @@
 """The store's reads for the dashboard, the API and /metrics (mixed into Store)."""
 
 
-from .errors import DatabaseUnusable, InvalidInput
-from .queries import JOB_COLUMNS, RUN_SUCCEEDED
-from .store_records import _record
-from .timeutil import now_ms, to_iso
+from ..errors import DatabaseUnusable, InvalidInput
+from ..timeutil import now_ms, to_iso
+from .records import _record
+from .sql import JOB_COLUMNS, RUN_SUCCEEDED
 
 
 class ReportsMixin:
     """Health, search with paging and sorting, throughput per minute, the metrics snapshot."""
+
+    # Sort keys of search_jobs and their columns; `seq` (enqueue order) breaks ties so pages never overlap.
+    JOB_SORTS = {
+        "created_at": "seq", "updated_at": "updated_at", "run_at": "run_at", "priority": "priority",
+        "attempts": "attempts", "state": "state", "id": "id", "command": "command",
+    }
+    # Upper bounds (seconds) of the run duration histogram that /metrics exports.
+    RUN_DURATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600)
 
     def ping(self):
         """Read the schema once; DatabaseUnusable when the database does not answer."""

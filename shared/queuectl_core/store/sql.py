@@ -6,6 +6,17 @@ add their own statements where the dialects differ: the schema, the claim, count
 
 import re
 
+from ..lifecycle import ENDED_BADLY, UNFINISHED_STATES, WAITING_STATES
+
+
+def _listed(states):
+    """`states` as the items of an SQL IN list."""
+    return ", ".join(f"'{state}'" for state in states)
+
+
+WAITING = _listed(WAITING_STATES)
+ENDED = _listed(ENDED_BADLY)
+
 JOB_COLUMNS = (
     "id, command, state, attempts, max_retries, priority, run_at, timeout,"
     " created_at, updated_at, last_error, exit_code, worker_id, depends_on, retry_on, no_retry_on"
@@ -33,12 +44,11 @@ PORTABLE = {
     "open_run": (
         "INSERT INTO runs (job_seq, attempt, started_at, worker_id) VALUES (:seq, :attempt, :now, :worker)"
     ),
-    # A cancel asked while the run ended in a failure wins over the retry (or the interrupted hand-back).
+    # Fenced by the lease and by the cancel flag the transition was decided with (see RunsMixin._finish).
     "finish_job": (
-        "UPDATE jobs SET state = CASE WHEN cancel_requested = 1 AND :state IN ('pending', 'failed')"
-        " THEN 'cancelled' ELSE :state END, attempts = :attempts, run_at = :run_at, last_error = :error,"
+        "UPDATE jobs SET state = :state, attempts = :attempts, run_at = :run_at, last_error = :error,"
         " exit_code = :exit_code, updated_at = :now, lease_token = NULL, lease_expires_at = NULL"
-        " WHERE seq = :seq AND lease_token = :token AND state = 'processing'"
+        " WHERE seq = :seq AND lease_token = :token AND state = 'processing' AND cancel_requested = :cancel_requested"
     ),
     "finish_run": (
         "UPDATE runs SET finished_at = :now, exit_code = :exit_code, error = :error, output = :output,"
@@ -60,7 +70,7 @@ PORTABLE = {
         " exit_code = NULL, updated_at = :now, lease_token = NULL, lease_expires_at = NULL WHERE seq = :seq"
     ),
     "close_lost_run": "UPDATE runs SET finished_at = :now, error = :error WHERE job_seq = :seq AND attempt = :attempt",
-    "any_unfinished": "SELECT 1 FROM jobs WHERE state IN ('pending', 'processing', 'failed') LIMIT 1",
+    "any_unfinished": f"SELECT 1 FROM jobs WHERE state IN ({_listed(UNFINISHED_STATES)}) LIMIT 1",
     "get_job": f"SELECT seq, {JOB_COLUMNS} FROM jobs WHERE id = :id",
     "history": (
         "SELECT attempt, started_at, finished_at, exit_code, error, worker_id, output"
@@ -105,7 +115,7 @@ PORTABLE = {
         f"SELECT finished_at / 60000 AS minute, sum({RUN_SUCCEEDED}), count(*) FROM runs"
         " WHERE finished_at >= :first AND finished_at < :end GROUP BY finished_at / 60000"
     ),
-    "oldest_waiting": "SELECT min(run_at) FROM jobs WHERE state IN ('pending', 'failed') AND run_at <= :now",
+    "oldest_waiting": f"SELECT min(run_at) FROM jobs WHERE state IN ({WAITING}) AND run_at <= :now",
     # ---- operator features: live output, cancel, dependencies, pause, purge and retention ----
     "flush_output": (
         "UPDATE runs SET output = :output, output_offset = :offset"
@@ -121,7 +131,7 @@ PORTABLE = {
     ),
     "cancel_waiting": (
         "UPDATE jobs SET state = 'cancelled', last_error = :error, updated_at = :now"
-        f" WHERE id = :id AND state IN ('pending', 'failed') RETURNING seq, {JOB_COLUMNS}"
+        f" WHERE id = :id AND state IN ({WAITING}) RETURNING seq, {JOB_COLUMNS}"
     ),
     "request_cancel": (
         f"UPDATE jobs SET cancel_requested = 1 WHERE id = :id AND state = 'processing' RETURNING {JOB_COLUMNS}"
@@ -129,23 +139,22 @@ PORTABLE = {
     "seq_of": "SELECT seq FROM jobs WHERE id = :id",
     "add_dependency": "INSERT INTO job_deps (job_seq, dep_seq) VALUES (:job, :dep)",
     "fail_dependents": (
-        "UPDATE jobs SET state = 'dead', last_error = :error, exit_code = NULL, updated_at = :now"
-        " WHERE state IN ('pending', 'failed') AND seq IN (SELECT job_seq FROM job_deps WHERE dep_seq = :seq)"
+        "UPDATE jobs SET state = :state, last_error = :error, exit_code = NULL, updated_at = :now"
+        f" WHERE state IN ({WAITING}) AND seq IN (SELECT job_seq FROM job_deps WHERE dep_seq = :seq)"
         " RETURNING seq, id"
     ),
     "fail_job": (
-        "UPDATE jobs SET state = 'dead', last_error = :error, exit_code = NULL, updated_at = :now"
-        " WHERE seq = :seq AND state IN ('pending', 'failed')"
+        "UPDATE jobs SET state = :state, last_error = :error, exit_code = NULL, updated_at = :now"
+        f" WHERE seq = :seq AND state IN ({WAITING})"
     ),
     "ended_dependency": (
         "SELECT p.id, p.state FROM jobs j JOIN job_deps d ON d.job_seq = j.seq JOIN jobs p ON p.seq = d.dep_seq"
-        " WHERE j.id = :id AND j.state = 'dead' AND p.state IN ('dead', 'cancelled') ORDER BY p.seq LIMIT 1"
+        f" WHERE j.id = :id AND j.state = 'dead' AND p.state IN ({ENDED}) ORDER BY p.seq LIMIT 1"
     ),
-    "state_at": "SELECT state FROM jobs WHERE seq = :seq",
     "doomed_dependents": (
         "SELECT d.job_seq, j.id, p.id, p.state FROM job_deps d JOIN jobs p ON p.seq = d.dep_seq"
         " JOIN jobs j ON j.seq = d.job_seq"
-        " WHERE j.state IN ('pending', 'failed') AND p.state IN ('dead', 'cancelled') ORDER BY d.job_seq, p.seq"
+        f" WHERE j.state IN ({WAITING}) AND p.state IN ({ENDED}) ORDER BY d.job_seq, p.seq"
     ),
     "paused": f"SELECT value FROM settings WHERE name = '{PAUSED}'",
     "resume": f"DELETE FROM settings WHERE name = '{PAUSED}'",

@@ -1,21 +1,21 @@
-"""Issue 7's operator routes under /api/v1: cancel, logs, wait, pause/resume, purge and DLQ purge.
+"""The operator's routes under /api/v1: cancel, logs, wait, pause/resume, purge and DLQ purge.
 
-They sit on the api blueprint (so the same token, session and CSRF rules apply) and check their input
+They check their credentials as the api blueprint does (the same token, session and CSRF rules) and their input
 with the shared package's checks, as the CLI does."""
 
-import time
-
+from flask import Blueprint
 from queuectl_core.durations import parse_duration
 from queuectl_core.errors import InvalidInput
-from queuectl_core.store_base import FINISHED_STATES
+from queuectl_core.lifecycle import FINISHED_STATES
+from queuectl_core.waiting import wait_for_jobs
 
-from . import params
-from .api import blueprint
+from . import auth, params
 from .storage import get_store
 
-ENDED_STATES = FINISHED_STATES
+blueprint = Blueprint("control", __name__, url_prefix="/api/v1")
+blueprint.before_request(auth.check_api_request)
+
 MAX_WAIT_SECONDS = 20  # below gunicorn's 30 s worker timeout; a waiting request holds one server worker
-WAIT_POLL_SECONDS = 0.25
 
 
 @blueprint.post("/jobs/<job_id>/cancel")
@@ -43,12 +43,8 @@ def wait_job(job_id):
     args = params.query_args(("timeout",))
     timeout = params.integer_arg(args, "timeout", 10, 0, MAX_WAIT_SECONDS)
     store = get_store()
-    deadline = time.monotonic() + timeout
-    state = store.states_of([job_id])[job_id]
-    while state not in ENDED_STATES and time.monotonic() < deadline:
-        time.sleep(min(WAIT_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
-        state = store.states_of([job_id])[job_id]
-    return {"done": state in ENDED_STATES, "job": store.get_job(job_id)}
+    state = wait_for_jobs(store, [job_id], timeout)[job_id]
+    return {"done": state in FINISHED_STATES, "job": store.get_job(job_id)}
 
 
 @blueprint.post("/pause")

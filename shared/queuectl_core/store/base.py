@@ -1,0 +1,158 @@
+"""The queue's store: the operations every backend shares, and what a backend must provide.
+
+A backend (sqlite, postgres) supplies connections, transactions, its SQL statements (`self.q`, a namespace of the
+portable queries plus its own) and the few things dialects do differently. Every database failure leaves the store
+as its own DatabaseError (InvalidInput for a value the database cannot hold), so callers need not know the backend.
+"""
+
+from contextlib import contextmanager
+
+from ..errors import DatabaseError, InvalidInput, JobNotFound, RunNotFound
+from ..lifecycle import STATES
+from ..timeutil import to_iso
+from .cleanup import CleanupMixin
+from .control import ControlMixin
+from .dependencies import DependenciesMixin
+from .enqueue import EnqueueMixin
+from .records import _record
+from .registry import RegistryMixin
+from .reports import ReportsMixin
+from .runs import RunsMixin
+
+
+class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMixin, RegistryMixin, ReportsMixin):
+    """A queue in a database shared by every process (CLI, workers, API) that names it."""
+
+    # What a database failure raises, whatever the backend: callers that must survive one, like the worker loop,
+    # catch this.
+    Error = DatabaseError
+    q = None  # the backend's statements
+    # The backend driver's errors: any failure, a duplicate key, a value the database cannot hold.
+    _driver_error = Exception
+    _integrity_error = Exception
+    _data_error = ()
+
+    # ---- what a backend provides ----------------------------------------------------
+
+    def _transaction(self):
+        """A context manager for one write transaction, yielding something with execute(sql, params)."""
+        raise NotImplementedError
+
+    def _read(self, statement, params=None):
+        """Run a read outside any write transaction; returns a cursor."""
+        raise NotImplementedError
+
+    def _insert_jobs(self, connection, rows, now, progress):
+        """Insert many job rows (tuples of BULK_COLUMNS) created at `now` inside the open transaction."""
+        raise NotImplementedError
+
+    def _stage_jobs(self, rows, progress):
+        """Before the write transaction, put `rows` where _insert_staged_jobs copies them from in one statement;
+        True when done, False to have _insert_jobs insert them inside the transaction instead."""
+        return False
+
+    def _insert_staged_jobs(self, connection, now):
+        """Inside the open transaction: insert the rows _stage_jobs staged, in their order, created at `now`."""
+        raise NotImplementedError
+
+    def _ids_present(self, ids):
+        """Which of `ids` the jobs table holds."""
+        raise NotImplementedError
+
+    def _execute_many(self, connection, statement, rows):
+        """Run `statement` once per params dict of `rows` inside the open transaction."""
+        raise NotImplementedError
+
+    def _after_copy(self, connection):
+        """Bring derived state (sequences, counters) in line after rows were copied in with their keys."""
+
+    def change_watcher(self):
+        """An object with fileno(), drain() and works, readable when the queue may have changed."""
+        raise NotImplementedError
+
+    def line_up_writers(self):
+        """Have this store's write transactions wait in line with other workers' where the backend's own wait is
+        coarse (SQLite); a no-op where it is not."""
+
+    def close(self):
+        """Release the connection."""
+        raise NotImplementedError
+
+    def check_writable(self):
+        """Raise DatabaseUnusable when the database can be read but never written (a read-only file); a passing
+        trouble such as a full disk is not reported here: workers wait for it like for any database error."""
+
+    @contextmanager
+    def _translated(self):
+        """Leave the driver's errors as the store's own: a duplicate key stays the driver's IntegrityError (the
+        store's callers inside catch it), a value the database cannot hold (a NUL byte on PostgreSQL) becomes
+        InvalidInput, any other failure DatabaseError."""
+        try:
+            yield
+        except self._integrity_error:
+            raise
+        except self._data_error as error:
+            raise InvalidInput(f"a value the database cannot hold: {str(error).strip()}") from error
+        except self._driver_error as error:
+            raise DatabaseError(error) from error
+
+    # ---- reading ---------------------------------------------------------------------
+
+    def get_job(self, job_id, history=False):
+        """One job's record, with its runs under 'history' when asked; JobNotFound otherwise."""
+        cursor = self._read(self.q.get_job, {"id": job_id})
+        row = cursor.fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        record = _record(cursor, row)
+        seq = record.pop("seq")
+        if history:
+            cursor = self._read(self.q.history, {"seq": seq})
+            record["history"] = [_record(cursor, r) for r in cursor.fetchall()]
+        return record
+
+    def list_jobs(self, state=None, limit=50, offset=0):
+        """Job records, newest first, optionally of one state."""
+        statement = self.q.list_jobs_in_state if state else self.q.list_jobs
+        cursor = self._read(statement, {"state": state, "limit": limit, "offset": offset})
+        return [_record(cursor, row) for row in cursor.fetchall()]
+
+    def states_of(self, job_ids):
+        """{id: state} of the given jobs; JobNotFound for the first unknown id."""
+        states = {}
+        for job_id in job_ids:
+            row = self._read(self.q.state_of, {"id": job_id}).fetchone()
+            if row is None:
+                raise JobNotFound(job_id)
+            states[job_id] = row[0]
+        return states
+
+    def has_unfinished_jobs(self):
+        """True while any job is pending, processing or failed (waiting for a retry)."""
+        return self._read(self.q.any_unfinished).fetchone() is not None
+
+    def counts(self):
+        """The number of jobs in each state (every state present, zeros included)."""
+        result = dict.fromkeys(STATES, 0)
+        for state, count in self._read(self.q.counts):
+            result[state] = count
+        return result
+
+    def status(self, now=None):
+        """The object `status --json` prints: job counts and the live workers."""
+        return {"jobs": self.counts(), "workers": self.live_workers(now), "paused": self.paused_since() is not None}
+
+    def run_output(self, job_id, attempt=None):
+        """The output of one run of a job (its latest when `attempt` is None) and where it stands:
+        {'state', 'runs', 'attempt', 'started_at', 'finished_at', 'output', 'output_offset'}; 'attempt' is
+        None when the job has not run yet. `output_offset` counts the bytes before the kept tail."""
+        cursor = self._read(self.q.run_output, {"id": job_id, "attempt": attempt})
+        row = cursor.fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        state, runs, number, started_at, finished_at, output, offset = row
+        if attempt is not None and number is None:
+            raise RunNotFound(f"job '{job_id}' has no run {attempt}"
+                              f" ({'it has not run yet' if not runs else f'its runs are 1 to {runs}'})")
+        return {"state": state, "runs": runs, "attempt": number, "started_at": to_iso(started_at),
+                "finished_at": to_iso(finished_at), "output": output or "", "output_offset": offset or 0}

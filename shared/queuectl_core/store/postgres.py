@@ -1,0 +1,171 @@
+"""The PostgreSQL backend: workers on many hosts against one database server.
+
+Imported only for a postgresql:// URL, so the rest of queuectl needs no psycopg. The claim uses
+FOR UPDATE SKIP LOCKED; enqueues NOTIFY the channel that idle workers LISTEN on.
+"""
+
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+import psycopg
+
+from ..errors import DatabaseUnusable
+from .base import Store
+from .enqueue import BULK_COLUMNS
+from .postgres_schema import CHANNEL, migrate
+from .sql import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, WAITING, to_pyformat
+
+# SKIP LOCKED: concurrent claimers pass over a row another transaction is taking instead of waiting.
+CLAIM = f"""
+    UPDATE jobs SET state = 'processing', worker_id = %(worker)s, lease_token = %(token)s,
+        lease_expires_at = %(expires)s, updated_at = %(now)s, run_count = run_count + 1
+    WHERE seq = (
+        SELECT seq FROM jobs WHERE state IN ({WAITING}) AND run_at <= %(now)s AND {NOT_WAITING}
+            AND NOT {IS_PAUSED}  -- uncorrelated: a one-time filter, checked before any row
+        ORDER BY priority DESC, run_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING seq, run_count, lease_token, {JOB_COLUMNS}
+"""
+
+SQL = SimpleNamespace(
+    **{name: to_pyformat(statement) for name, statement in PORTABLE.items()},
+    claim=CLAIM,
+    # Kept by triggers and by count_new_jobs in the enqueue transactions (migration 4), one row per state and slot.
+    counts="SELECT state, sum(n)::bigint FROM job_counts GROUP BY state",
+    count_new_jobs=("INSERT INTO job_counts (state, slot, n) VALUES ('pending', queuectl_count_slot(), %(n)s)"
+                    " ON CONFLICT (state, slot) DO UPDATE SET n = job_counts.n + excluded.n"),
+    # FOR SHARE: a dependency cannot finish between this read and the commit of its new dependent's edge.
+    dependency="SELECT seq, state FROM jobs WHERE id = %(id)s FOR SHARE",
+    wake=f"SELECT pg_notify('{CHANNEL}', '')",  # delivered at commit, to every LISTENing worker
+    like="ILIKE",
+    dialect=to_pyformat,
+)
+
+
+def connect(url):
+    """An autocommit connection (transactions are explicit), with the schema migrated."""
+    try:
+        connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as error:
+        raise DatabaseUnusable(f"database {_safe(url)} is unusable: {_first_line(error)}") from None
+    try:
+        migrate(connection)
+    except psycopg.Error as error:
+        connection.close()
+        raise DatabaseUnusable(f"database {_safe(url)} is unusable: {_first_line(error)}") from None
+    return connection
+
+
+POOL_SIZE = 8  # connections per process (a gunicorn worker serves one request at a time per thread)
+POOL_WAIT_SECONDS = 10
+_pools = {}
+
+
+def _pool(url):
+    """This process's connection pool for `url`, created (and the schema migrated) on first use.
+
+    Created lazily, so that each process forked by gunicorn gets its own."""
+    pool = _pools.get(url)
+    if pool is None:
+        from psycopg_pool import ConnectionPool
+
+        connect(url).close()  # one clear error for an unusable database, and the schema migrated once
+        pool = ConnectionPool(url, kwargs={"autocommit": True}, min_size=1, max_size=POOL_SIZE, open=True,
+                              check=ConnectionPool.check_connection)
+        _pools[url] = pool
+    return pool
+
+
+class PostgresStore(Store):
+    """A queue in a PostgreSQL database: workers on many hosts share it safely."""
+
+    q = SQL
+    _driver_error = psycopg.Error
+    _integrity_error = psycopg.IntegrityError
+    # A value PostgreSQL cannot hold (a NUL byte in text: psycopg refuses it before sending) or a string too odd
+    # for a column's type: bad input, not a failing database.
+    _data_error = psycopg.DataError
+
+    def __init__(self, url, pooled=False):
+        self.url = url
+        self.location = _safe(url)
+        self._pool = _pool(url) if pooled else None
+        if self._pool is None:
+            self.connection = connect(url)
+            return
+        try:
+            self.connection = self._pool.getconn(timeout=POOL_WAIT_SECONDS)
+        except Exception as error:  # psycopg_pool.PoolTimeout or a connection failure
+            raise DatabaseUnusable(f"database {self.location} is unusable: {_first_line(error)}") from None
+
+    def close(self):
+        """Give the connection back to the pool, or close it."""
+        if self._pool is not None:
+            self._pool.putconn(self.connection)
+        else:
+            self.connection.close()
+
+    def _live(self):
+        """The connection, opened again if the server dropped it (a restart, a failover, an idle timeout): without
+        this a worker failed every call from then on. A failed reconnection raises psycopg.Error like any database
+        error, which the worker's loop retries."""
+        if self.connection.closed and self._pool is None:
+            self.connection = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        return self.connection
+
+    @contextmanager
+    def _transaction(self):
+        with self._translated(), self._live().transaction():
+            yield self.connection
+
+    def _read(self, statement, params=None):
+        with self._translated():
+            return self._live().execute(statement, params or {})
+
+    def _insert_jobs(self, connection, rows, now, progress):
+        with connection.cursor() as cursor:
+            with cursor.copy(
+                f"COPY jobs (state, created_at, updated_at, {', '.join(BULK_COLUMNS)}) FROM STDIN"
+            ) as copy:
+                fixed = ("pending", now, now)
+                for number, row in enumerate(rows, start=1):
+                    copy.write_row(fixed + row)
+                    if progress and number % 10_000 == 0:
+                        progress(10_000)
+        if progress and len(rows) % 10_000:
+            progress(len(rows) % 10_000)
+
+    def _execute_many(self, connection, statement, rows):
+        with connection.cursor() as cursor:
+            cursor.executemany(statement, rows)
+
+    def _after_copy(self, connection):
+        # Rows came in with their own seq: move the sequence past them.
+        connection.execute("SELECT setval(pg_get_serial_sequence('jobs', 'seq'), coalesce(max(seq), 0) + 1, false)"
+                           " FROM jobs")
+        # Copied rows are not counted by the enqueue paths: count them all again. SHARE mode waits for every other
+        # writer of jobs to commit and keeps them out until this commits, so none of their counts is lost.
+        connection.execute("LOCK TABLE jobs IN SHARE MODE")
+        connection.execute("DELETE FROM job_counts")
+        connection.execute("INSERT INTO job_counts (state, slot, n) SELECT state, 0, count(*) FROM jobs GROUP BY state")
+
+    def _ids_present(self, ids):
+        return {row[0] for row in self.connection.execute("SELECT id FROM jobs WHERE id = ANY(%s)", (ids,))}
+
+    def change_watcher(self):
+        """LISTEN on the jobs channel: a NOTIFY from any host wakes the waiting worker at once."""
+        from .postgres_watch import NotifyWatcher
+
+        return NotifyWatcher(self.url)
+
+
+def _safe(url):
+    """The URL without its password, for messages and logs."""
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if at and ":" in credentials:
+        credentials = credentials.split(":", 1)[0] + ":***"
+    return f"{scheme}://{credentials}{at}{host}"
+
+
+def _first_line(error):
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

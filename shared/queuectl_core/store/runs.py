@@ -1,0 +1,158 @@
+"""Claims, leases and results: a run from its claim to its record (mixed into Store).
+
+The store decides what a run's end does to its job: it hands the outcome, with the job's own bookkeeping, to the
+pure state machine (lifecycle.decide) and writes the transition it returns, fenced by the claim's lease token.
+"""
+
+import json
+import os
+
+from ..lifecycle import decide, lost_outcome
+from ..timeutil import now_ms
+from .records import Claim, Heartbeat, _to_record
+
+
+class RunsMixin:
+    """claim_next, finish_run (and both at once), heartbeats with lease renewal, output flushes, and the hand-back
+    of jobs whose worker was lost."""
+
+    _rng = None
+
+    def claim_next(self, worker_id, lease_seconds, now=None):
+        """Take the next due job for `worker_id` with a lease; None when nothing is due."""
+        now = now_ms() if now is None else now
+        with self._transaction() as connection:
+            return self._claim(connection, worker_id, lease_seconds, now)
+
+    def _claim(self, connection, worker_id, lease_seconds, now):
+        params = {
+            "worker": worker_id,
+            "token": os.urandom(8).hex(),
+            "expires": now + int(lease_seconds * 1000),
+            "now": now,
+        }
+        cursor = connection.execute(self.q.claim, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        columns = [d[0] for d in cursor.description]
+        seq, attempt, token = row[0], row[1], row[2]
+        connection.execute(self.q.open_run, {"seq": seq, "attempt": attempt, "now": now, "worker": worker_id})
+        job = _to_record(dict(zip(columns[3:], row[3:], strict=False)))
+        return Claim(seq=seq, attempt=attempt, token=token, job=job)
+
+    def finish_run(self, claim, outcome, output, now=None, output_offset=0):
+        """Record how a claimed run ended (an Outcome) and move its job to the state the rules give; return that
+        Transition, or None (and nothing written) if the lease was lost meanwhile.
+
+        `output_offset` is how many bytes of the run's output came before the kept tail `output`."""
+        now = now_ms() if now is None else now
+        with self._transaction() as connection:
+            return self._finish(connection, claim, outcome, output, now, output_offset)
+
+    def finish_run_and_claim_next(self, claim, outcome, output, worker_id, lease_seconds, now=None, output_offset=0):
+        """finish_run, then claim_next for the same worker, in one transaction: a busy worker commits once per
+        job instead of twice. Returns (the Transition or None, the next Claim or None)."""
+        now = now_ms() if now is None else now
+        with self._transaction() as connection:
+            transition = self._finish(connection, claim, outcome, output, now, output_offset)
+            return transition, self._claim(connection, worker_id, lease_seconds, now)
+
+    def _finish(self, connection, claim, outcome, output, now, output_offset):
+        # The common case takes one statement: the transition for a job nobody asked to cancel, written only if
+        # that is still so. When it is not, the job is read again under the lock: a lost lease records nothing,
+        # a cancel asked meanwhile is decided with.
+        transition = self._decide(claim.job, outcome, now, cancel_requested=False)
+        if not self._write_finish(connection, claim, transition, now, cancel_requested=0):
+            if connection.execute(self.q.cancel_flag, {"seq": claim.seq, "token": claim.token}).fetchone() is None:
+                return None
+            transition = self._decide(claim.job, outcome, now, cancel_requested=True)
+            self._write_finish(connection, claim, transition, now, cancel_requested=1)
+        connection.execute(self.q.finish_run, {
+            "now": now, "exit_code": outcome.exit_code, "error": outcome.error, "output": output,
+            "offset": output_offset, "seq": claim.seq, "attempt": claim.attempt,
+        })
+        self._settle_dependents(connection, claim.seq, claim.id, transition.state, now)
+        return transition
+
+    def _write_finish(self, connection, claim, transition, now, cancel_requested):
+        return connection.execute(self.q.finish_job, {
+            "state": transition.state, "attempts": transition.attempts, "run_at": transition.run_at_ms,
+            "error": transition.last_error, "exit_code": transition.exit_code, "now": now,
+            "seq": claim.seq, "token": claim.token, "cancel_requested": cancel_requested,
+        }).rowcount
+
+    def _decide(self, job, outcome, now, cancel_requested, settings=None):
+        """The state machine's transition for `job` (a claim's record) after `outcome`."""
+        if self._rng is None:
+            import random  # only stores that record runs draw jitter: one-shot commands start faster without it
+
+            self._rng = random.Random()
+        return decide(job["attempts"], job["max_retries"], outcome, settings or self._decision_settings(), now,
+                      self._rng, job.get("retry_on"), job.get("no_retry_on"), cancel_requested)
+
+    def _decision_settings(self):
+        """The settings the rules use (backoff), as last read by this store: every heartbeat reads them again."""
+        return self.__dict__.get("_known_settings") or self.get_settings()
+
+    def flush_output(self, claim, output, output_offset):
+        """Store the output tail of a run still going (for `logs --follow`); True when a cancel of the
+        job was asked meanwhile (one small transaction, at most about once a second per running job)."""
+        with self._transaction() as connection:
+            connection.execute(self.q.flush_output, {"output": output, "offset": output_offset,
+                                                     "seq": claim.seq, "attempt": claim.attempt})
+            row = connection.execute(self.q.cancel_flag, {"seq": claim.seq, "token": claim.token}).fetchone()
+        return bool(row and row[0])
+
+    def heartbeat(self, worker_id, lease_seconds, claim=None, stats=None, now=None):
+        """Mark the worker alive, renew its job's lease, and read its stop flag and the settings."""
+        now = now_ms() if now is None else now
+        lease_ms = int(lease_seconds * 1000)
+        lease_held = True
+        cancel_requested = False
+        with self._transaction() as connection:
+            row = connection.execute(self.q.beat, {
+                "now": now, "stats": json.dumps(stats) if stats else None, "worker": worker_id,
+            }).fetchone()
+            if claim is not None:
+                lease = connection.execute(self.q.renew_lease, {
+                    "expires": now + lease_ms, "seq": claim.seq, "token": claim.token,
+                }).fetchone()
+                lease_held = lease is not None
+                cancel_requested = bool(lease and lease[0])
+            # Forget workers that stopped heartbeating long ago (their jobs are reclaimed by lease).
+            connection.execute(self.q.forget_workers, {"before": now - 2 * lease_ms})
+            current = self._settings(connection)
+        self._apply_settings(current)
+        return Heartbeat(stop_requested=bool(row and row[0]), lease_held=lease_held, settings=current,
+                         cancel_requested=cancel_requested)
+
+    def _apply_settings(self, settings):
+        """Make the connection follow settings that act on it (SQLite's durability), as read by a heartbeat."""
+
+    def reclaim_expired(self, settings=None, now=None):
+        """Hand back jobs whose lease expired (their worker was lost); return their ids.
+
+        The lost run counts as a failed attempt, so a job that kills its worker every time
+        ends in the dead letter queue instead of looping forever.
+        """
+        now = now_ms() if now is None else now
+        if self._read(self.q.any_expired, {"now": now}).fetchone() is None:
+            return []  # the common case, answered without a write transaction
+        reclaimed = []
+        with self._transaction() as connection:
+            rows = connection.execute(self.q.expired, {"now": now}).fetchall()
+            for seq, job_id, attempts, max_retries, run_count, worker_id, cancel_requested in rows:
+                outcome = lost_outcome(worker_id)
+                job = {"attempts": attempts, "max_retries": max_retries}
+                transition = self._decide(job, outcome, now, bool(cancel_requested), settings)
+                connection.execute(self.q.hand_back, {
+                    "state": transition.state, "attempts": transition.attempts, "run_at": transition.run_at_ms,
+                    "error": outcome.error, "now": now, "seq": seq,
+                })
+                connection.execute(self.q.close_lost_run, {"now": now, "error": outcome.error, "seq": seq,
+                                                           "attempt": run_count})
+                self._settle_dependents(connection, seq, job_id, transition.state, now)
+                reclaimed.append(job_id)
+            self._wake(connection)
+        return reclaimed
