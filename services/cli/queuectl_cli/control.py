@@ -9,6 +9,7 @@ from . import output
 from .completion import complete_job_id
 from .context import BadInput, pass_context
 from .jobs import existing_id
+from .terminal import visible
 
 TIMEOUT_EXIT = 124  # what timeout(1) exits with
 
@@ -81,7 +82,8 @@ def wait_for_jobs(ctx, job_ids, timeout, as_json):
         output.print_json(records)
     else:
         for record in records:
-            why = f": {record['last_error']}" if record["state"] in ENDED_BADLY and record["last_error"] else ""
+            ended_badly = record["state"] in ENDED_BADLY and record["last_error"]
+            why = f": {visible(record['last_error'])}" if ended_badly else ""
             click.echo(f"{record['id']} {record['state']}{why}")
     if any(record["state"] in ENDED_BADLY for record in records):
         sys.exit(1)

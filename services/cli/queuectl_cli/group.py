@@ -1,12 +1,14 @@
 """The `queuectl` command group and its error handling."""
 
 from collections.abc import MutableMapping
+from contextlib import contextmanager
 from importlib import import_module
 
 import click
 from queuectl_core.errors import InvalidInput, QueueError
 
 from .context import BadInput, Context
+from .terminal import visible
 
 # Every command: its name, then the module (of this package) and the attribute that define it.
 # Only the module of the command being run is imported: start-up is most of a command's time.
@@ -61,15 +63,35 @@ class LazyCommands(MutableMapping):
 
 
 class QueueGroup(click.Group):
-    """Turns domain errors into one-line messages: bad input exits 2, the rest 1."""
+    """Turns domain errors into one-line messages: bad input exits 2, the rest 1. Every message, click's own
+    included ("No such command ..."), shows the controls in the user data it quotes as escapes."""
+
+    def make_context(self, *args, **kwargs):
+        with messages_made_visible():
+            return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx):
+        with messages_made_visible():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except InvalidInput as error:
             raise BadInput(str(error)) from None
         except QueueError as error:  # a failing database included: the store raises its own DatabaseError
             raise click.ClickException(str(error)) from None
+
+
+@contextmanager
+def messages_made_visible():
+    """Show the controls in a click error's message as escapes: it often quotes what the user typed (an id, a
+    command name, JSON) or a database's text, which click prints raw to the terminal."""
+    try:
+        yield
+    except click.ClickException as error:
+        error.message = visible(error.message)
+        raise
 
 
 @click.group(cls=QueueGroup, commands=LazyCommands(COMMANDS), context_settings={"help_option_names": ["-h", "--help"]})

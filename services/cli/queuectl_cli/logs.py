@@ -8,6 +8,7 @@ import click
 from .completion import complete_job_id
 from .context import pass_context
 from .jobs import existing_id
+from .terminal import visible
 
 POLL_SECONDS = 0.25  # workers store new output every 0.5 s: new lines show within about a second
 WAITING_STATES = ("pending", "failed")  # the job will run (again): --follow waits for that run
@@ -21,7 +22,10 @@ WAITING_STATES = ("pending", "failed")  # the job will run (again): --follow wai
               help="The output of run N instead of the latest.")
 @pass_context
 def logs(ctx, job_id, follow, attempt):
-    """The output (stdout and stderr, the last 64 KiB) of a job's latest run, or of run N."""
+    """The output (stdout and stderr, the last 64 KiB) of a job's latest run, or of run N.
+
+    On a terminal, control characters in it are shown as escapes (\\x1b); into a pipe or file it is as stored.
+    """
     store = ctx.store
     run = store.run_output(existing_id(job_id), attempt)
     if not follow:
@@ -74,6 +78,8 @@ def new_output(run, printed):
 
 
 def _write(text):
+    """Write output as stored into a pipe or file (scripts rely on that); on a terminal, with its controls shown
+    as escapes so that a job cannot rewrite the operator's screen (its newlines and tabs stay)."""
     if text:
-        sys.stdout.write(text)
+        sys.stdout.write(visible(text, multiline=True) if sys.stdout.isatty() else text)
         sys.stdout.flush()

@@ -1,16 +1,17 @@
-"""Printing: JSON for scripts, aligned tables and fields for people."""
+"""Printing: JSON for scripts, aligned tables and fields for people (user data shown through terminal.visible)."""
 
 import json
 from datetime import datetime
 
 import click
 
+from .terminal import json_visible, visible
 from .views import duration, shorten, table_lines, worker_lines
 
 
 def print_json(value):
-    """Print a value as JSON on stdout (and nothing else)."""
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    """Print a value as JSON on stdout (and nothing else); the controls JSON leaves raw are \\u escapes."""
+    click.echo(json_visible(json.dumps(value, indent=2, ensure_ascii=False)))
 
 
 def print_table(headers, rows):
@@ -40,23 +41,23 @@ def print_job_detail(job):
               "created_at", "updated_at", "worker_id", "exit_code", "last_error")
     for field in fields:
         value = job[field]
-        click.echo(f"{field + ':':<13}{'-' if value is None else value}")
+        click.echo(f"{field + ':':<13}{'-' if value is None else visible(value)}")
     for field in ("after", "retry_on", "no_retry_on"):  # shown only when the job sets them
         if job.get(field):
-            click.echo(f"{field + ':':<13}{', '.join(str(item) for item in job[field])}")
+            click.echo(f"{field + ':':<13}{visible(', '.join(str(item) for item in job[field]))}")
     history = job.get("history", [])
     click.echo(f"\nHistory ({len(history)} run{'s' if len(history) != 1 else ''})")
     for run in history:
         if run["finished_at"]:
             took = (datetime.fromisoformat(run["finished_at"]) - datetime.fromisoformat(run["started_at"]))
-            result = run["error"] or f"exit code {run['exit_code']}"
+            result = visible(run["error"] or f"exit code {run['exit_code']}")
             click.echo(f"  #{run['attempt']}  {run['started_at']}  took {duration(took.total_seconds())}"
-                       f"  {result}  on {run['worker_id']}")
+                       f"  {result}  on {visible(run['worker_id'])}")
         else:
-            click.echo(f"  #{run['attempt']}  {run['started_at']}  running on {run['worker_id']}")
+            click.echo(f"  #{run['attempt']}  {run['started_at']}  running on {visible(run['worker_id'])}")
         if run["output"]:
             for line in run["output"].rstrip("\n").split("\n"):
-                click.echo(f"      | {line}")
+                click.echo(f"      | {visible(line, multiline=True)}")
 
 
 def print_workers(workers):

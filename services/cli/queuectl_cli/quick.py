@@ -49,10 +49,12 @@ def answer(argv):
         if argv[-1] == "--json":
             import json
 
+            from .terminal import json_visible
+
             # What output.print_json prints: click.echo of this text.
-            text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+            text = json_visible(json.dumps(summary, indent=2, ensure_ascii=False)) + "\n"
         else:
-            from .views import status_lines
+            from .views import status_lines  # its tables show controls in user data as escapes
 
             text = "".join(line + "\n" for line in status_lines(
                 summary, store.paused_since() if summary["paused"] else None))

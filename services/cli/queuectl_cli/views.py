@@ -5,16 +5,18 @@ from datetime import datetime
 
 from queuectl_core.lifecycle import STATES
 
+from .terminal import visible
+
 
 def shorten(text, width):
-    """One line of at most `width` characters."""
-    text = " ".join(str(text).split())
+    """One line of at most `width` characters, its controls shown as escapes (a newline as "\\n")."""
+    text = " ".join(visible(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def table_lines(headers, rows):
-    """Lines of columns aligned to their widest cell."""
-    cells = [[str("-" if c is None else c) for c in row] for row in rows]
+    """Lines of columns aligned to their widest cell; every cell one line, its controls shown as escapes."""
+    cells = [[visible("-" if c is None else c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
             for row in [list(headers), *cells]]
