@@ -7,6 +7,7 @@ import signal
 import socket
 import time
 
+from queuectl_core.errors import InvalidInput
 from queuectl_core.lifecycle import CANCELLED, COMPLETED, FAILED, INTERRUPTED, TIMEOUT, Outcome
 from queuectl_core.store import open_store
 from queuectl_core.timeutil import now_ms
@@ -29,6 +30,7 @@ HEARTBEAT_MAX_SECONDS = 2.0
 OUTPUT_FLUSH_SECONDS = 0.5
 ERROR_WAIT_MIN_SECONDS = 0.2
 ERROR_WAIT_MAX_SECONDS = 5.0
+UNSTORABLE_OUTPUT = "[queuectl: the output of this run could not be stored"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)  # SIGUSR1: the supervisor died
 
 
@@ -274,6 +276,13 @@ class Worker:
                 else:
                     transition = self.store.finish_run(claim, outcome, output, now, output_offset)
                 break
+            except InvalidInput as error:
+                # The database refused a value of this run (its output): record the run without it rather than
+                # try again forever while the lease runs out and the job runs twice.
+                if output.startswith(UNSTORABLE_OUTPUT):
+                    raise
+                log.error("worker %s: could not store the output of job %s: %s", self.id, claim.id, error)
+                output, output_offset = f"{UNSTORABLE_OUTPUT}: {error}]", 0
             except self.store.Error as error:
                 if time.monotonic() + error_wait > give_up:
                     raise

@@ -1,7 +1,5 @@
 """The SQLite backend: one file shared by every process on one host (containers sharing a volume too)."""
 
-import fcntl
-import os
 import sqlite3
 from contextlib import contextmanager
 from operator import itemgetter
@@ -13,6 +11,7 @@ from . import sqlite_schema as schema
 from .base import Store
 from .enqueue import BULK_COLUMNS
 from .sql import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, WAITING
+from .sqlite_line import WritersLine
 
 # The claim is ONE statement under the write lock: no other worker can take the same job,
 # and the jobs_ready index serves both the filter and the order (no temp B-tree). Jobs still waiting
@@ -57,29 +56,20 @@ class SqliteStore(Store):
     def __init__(self, location=None):
         self.path = self.location = database_location(location)
         self.connection = schema.connect(self.path)
-        self._writers_line = None  # a descriptor of PATH-lock once line_up_writers() was called
+        self._writers_line = None  # a WritersLine once line_up_writers() was called
         self._apply_durability()
 
     def close(self):
         """Close the connection."""
         self.connection.close()
         if self._writers_line is not None:
-            os.close(self._writers_line)
+            self._writers_line.close()
             self._writers_line = None
 
     def line_up_writers(self):
-        """Take an flock(2) on PATH-lock around each write transaction, so that workers wait for each other in the
-        kernel, woken the moment the lock is free. SQLite's own wait (its busy handler) sleeps 1, 2, 5, 10... ms
-        between tries while a worker holds the lock for ~0.1 ms: two busy workers slept away 5-9% of their time
-        with the lock long free (measured), and no-op jobs went ~5% faster with the line. Workers only: a command
-        or a request keeps SQLite's wait and its 30 s limit. Where PATH-lock cannot be opened, nothing changes."""
-        mode = os.stat(self.path).st_mode & 0o666  # those who may write the database may use its line
-        for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):  # flock needs no write access
-            try:
-                self._writers_line = os.open(self.path + "-lock", flags | os.O_CLOEXEC, mode)
-                return
-            except OSError:
-                continue
+        """Have write transactions wait in line on flock(2) (see sqlite_line): workers only; a command or a request
+        keeps SQLite's own wait and its 30 s limit."""
+        self._writers_line = WritersLine(self.path)
 
     def check_writable(self):
         """Commit a write that changes nothing visible; a read-only file fails it (with SQLITE_READONLY) only at
@@ -112,16 +102,16 @@ class SqliteStore(Store):
     @contextmanager
     def _transaction(self):
         with self._translated():
-            if self._writers_line is None:
+            line = self._writers_line
+            if line is None or not line.enter():
                 with schema.transaction(self.connection) as connection:
                     yield connection
                 return
-            fcntl.flock(self._writers_line, fcntl.LOCK_EX)
             try:
                 with schema.transaction(self.connection) as connection:
                     yield connection
             finally:
-                fcntl.flock(self._writers_line, fcntl.LOCK_UN)
+                line.leave()
 
     def _read(self, statement, params=None):
         with self._translated():
