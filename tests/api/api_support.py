@@ -14,7 +14,8 @@ from queuectl_core.timeutil import now_ms
 from queuectl_core.transitions import FAILED, Outcome, decide
 from queuectl_core.validation import check_job
 
-TOKEN = "test-token-0123456789abcdef"
+TOKEN = "test-token-0123456789abcdef-0123456789"
+READ_TOKEN = "read-token-0123456789abcdef-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 REPO = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")

@@ -90,8 +90,8 @@ WITHOUT_TOKEN = {"no-token": {}, "wrong-token": {"Authorization": "Bearer not-th
 # 500, never a 2xx or a 4xx that has read the request: no way in and nothing learnt without the token).
 @pytest.mark.parametrize("method, path, mode", CASES)
 @pytest.mark.parametrize("credentials", sorted(WITHOUT_TOKEN))
-def test_schemathesis_without_the_right_token_gets_only_401(app, method, path, mode, credentials):
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers=AUTH, config=CONFIG)
+def test_schemathesis_without_the_right_token_gets_only_401(guessing_app, method, path, mode, credentials):
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", guessing_app, headers=AUTH, config=CONFIG)
     operation = schema[path][method]
     headers = WITHOUT_TOKEN[credentials]
     statuses = []
