@@ -54,6 +54,29 @@ def test_a_session_secret_set_by_the_operator_is_shared_by_every_app_that_has_it
     assert third.get("/api/v1/stats").status_code == 401
 
 
+def test_a_session_ends_when_the_token_it_logged_in_with_is_changed_even_with_the_same_secret(db_path, monkeypatch):
+    monkeypatch.setenv("QUEUECTL_SESSION_SECRET", "operator-chosen-session-secret-" + "x" * 16)
+    before = create_app({"QUEUECTL_DB": str(db_path), "QUEUECTL_API_TOKEN": TOKEN,
+                         "QUEUECTL_API_READ_TOKEN": READ_TOKEN}).test_client()
+    cookies = {}
+    for token in (TOKEN, READ_TOKEN):
+        before.get("/login")
+        with before.session_transaction() as session:
+            csrf = session["csrf"]
+        assert before.post("/login", data={"token": token, "csrf_token": csrf}).status_code == 302
+        cookies[token] = before.get_cookie("queuectl_session").value
+        assert token not in cookies[token]
+    rotated = create_app({"QUEUECTL_DB": str(db_path), "QUEUECTL_API_TOKEN": "rotated-" + TOKEN,
+                          "QUEUECTL_API_READ_TOKEN": READ_TOKEN}).test_client()
+    rotated.set_cookie("queuectl_session", cookies[TOKEN])
+    assert rotated.get("/api/v1/stats").status_code == 401  # a stolen operator session dies with the old token
+    rotated.set_cookie("queuectl_session", cookies[READ_TOKEN])
+    assert rotated.get("/api/v1/stats").status_code == 200  # the viewer token did not change
+    without_viewer = create_app({"QUEUECTL_DB": str(db_path), "QUEUECTL_API_TOKEN": TOKEN}).test_client()
+    without_viewer.set_cookie("queuectl_session", cookies[READ_TOKEN])
+    assert without_viewer.get("/api/v1/stats").status_code == 401
+
+
 def test_without_a_configured_secret_every_app_of_one_process_signs_alike_and_never_with_the_token(db_path,
                                                                                                   monkeypatch):
     monkeypatch.delenv("QUEUECTL_SESSION_SECRET", raising=False)

@@ -2,6 +2,7 @@
 
 Two roles: `operator` (QUEUECTL_API_TOKEN: everything) and `viewer` (QUEUECTL_API_READ_TOKEN: reads only)."""
 
+import hashlib
 import hmac
 import secrets
 from functools import wraps
@@ -66,10 +67,25 @@ def check_api_request():
                        " this needs the operator token (QUEUECTL_API_TOKEN)")
 
 
+def _token_of(role):
+    name = "QUEUECTL_API_TOKEN" if role == OPERATOR else "QUEUECTL_API_READ_TOKEN"
+    return current_app.config.get(name)
+
+
+def token_fingerprint(token):
+    """A mark of `token` for the session: keyed with the session secret, so the cookie (readable, only signed)
+    tells nothing about the token, and a session ends when its token is changed."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, b"queuectl session token\0" + token.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def session_role():
-    """The role this request's dashboard session logged in with, or None without a session."""
+    """The role this request's dashboard session logged in with, or None without a session (or when the token it
+    logged in with is no longer the configured one)."""
     role = session.get("role")
-    return role if role in ROLES else None
+    if role not in ROLES or not _token_of(role):
+        return None
+    return role if hmac.compare_digest(session.get("token_mark", ""), token_fingerprint(_token_of(role))) else None
 
 
 def current_role():
@@ -106,6 +122,7 @@ def log_in(role):
     session.clear()
     session.permanent = True
     session["role"] = role
+    session["token_mark"] = token_fingerprint(_token_of(role))
     csrf_token()
 
 
