@@ -25,7 +25,7 @@ from queuectl_core.validation import check_job
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-TOKEN = "screenshot-token-not-secret"
+TOKEN = "screenshot-token-not-secret-0123456789"
 COMMANDS = [
     "python3 scripts/resize_images.py --bucket uploads/2026-11 --width 1280",
     "pg_dump --format=custom shop > /backups/shop-$(date +%F).dump",

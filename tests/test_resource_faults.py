@@ -180,7 +180,7 @@ def test_the_api_answers_503_in_json_on_a_full_disk_and_201_once_space_returns(s
     from queuectl_api import create_app
 
     db = small_disk.path / "queue.db"
-    token = "a-test-token-of-some-length"
+    token = "a-test-token-of-some-length-0123456789"
     client = create_app({"QUEUECTL_DB": str(db), "QUEUECTL_API_TOKEN": token, "TESTING": True}).test_client()
     headers = {"Authorization": f"Bearer {token}"}
     assert client.post("/api/v1/jobs", json={"command": "true"}, headers=headers).status_code == 201

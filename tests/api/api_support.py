@@ -13,7 +13,8 @@ from helpers import wait_for
 from queuectl_core.lifecycle import FAILED, Outcome
 from queuectl_core.validation import check_job
 
-TOKEN = "test-token-0123456789abcdef"
+TOKEN = "test-token-0123456789abcdef-0123456789"
+READ_TOKEN = "read-token-0123456789abcdef-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 REPO = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")

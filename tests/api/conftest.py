@@ -12,6 +12,14 @@ def app(db_path):
 
 
 @pytest.fixture
+def guessing_app(db_path):
+    """The app with a failed-login limit no test reaches: for tests that send many wrong tokens on purpose
+    (test_api_throttle.py tests the limit itself)."""
+    return create_app({"QUEUECTL_DB": str(db_path), "QUEUECTL_API_TOKEN": TOKEN, "TESTING": True,
+                       "QUEUECTL_AUTH_FAILURE_LIMIT": 10**9})
+
+
+@pytest.fixture
 def client(app):
     """A Flask test client (no credentials unless a test sends them)."""
     return app.test_client()
@@ -27,7 +35,6 @@ def logged_in(client):
     assert response.status_code == 302
     with client.session_transaction() as session:
         return client, session["csrf"]
-
 
 
 @pytest.fixture

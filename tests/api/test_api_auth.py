@@ -33,7 +33,8 @@ def test_the_api_has_the_contract_routes(app):
     {"Authorization": "Bearer"},
     {"Authorization": f"Token {TOKEN}"},
 ], ids=["no-token", "wrong-token", "token-plus-one", "basic-scheme", "empty-bearer", "other-scheme"])
-def test_every_api_route_answers_401_without_the_right_token(app, client, headers):
+def test_every_api_route_answers_401_without_the_right_token(guessing_app, headers):
+    app, client = guessing_app, guessing_app.test_client()
     for method, url in api_requests(app):
         response = client.open(url, method=method, headers=headers, json={"command": "true"})
         assert response.status_code == 401, (method, url)
@@ -123,9 +124,9 @@ def test_every_dashboard_page_sends_a_visitor_without_a_session_to_the_login_pag
     assert response.headers["Location"].startswith("/login?next=")
 
 
-def test_a_session_signed_with_another_token_is_not_accepted(db_path, logged_in):
+def test_a_session_signed_with_another_secret_is_not_accepted(db_path, logged_in):
     client, _ = logged_in
-    other = create_app({"QUEUECTL_DB": str(db_path), "QUEUECTL_API_TOKEN": "another-token-value-123456"})
+    other = create_app({"QUEUECTL_DB": str(db_path), "QUEUECTL_API_TOKEN": TOKEN, "SECRET_KEY": "s" * 64})
     cookie = client.get_cookie("queuectl_session")
     other_client = other.test_client()
     other_client.set_cookie("queuectl_session", cookie.value)

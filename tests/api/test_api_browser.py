@@ -5,7 +5,7 @@ import re
 import shutil
 
 import pytest
-from api_support import AUTH, TOKEN, http_json, make_dead, start_gunicorn
+from api_support import AUTH, READ_TOKEN, TOKEN, add_job, http_json, make_dead, start_gunicorn
 from helpers import ProcessOwner, wait_for
 from queuectl_core.store import SqliteStore
 
@@ -360,3 +360,67 @@ def test_the_enqueue_form_sends_dependencies_and_shows_an_unknown_one_by_its_fie
     expect(page.locator("#enqueued-link")).to_have_text("form-second")
     job = store.get_job("form-second")
     assert (job["after"], job["retry_on"]) == (["form-first"], [1, 3])
+
+
+# ---- the viewer token: a read-only dashboard ---------------------------------------------------------------------
+
+# The only buttons and inputs a viewer's pages may show: navigation, filters, sorting, paging, following the log.
+VIEWER_CONTROLS = {"Log out", "‹ Previous", "Next ›", "search", "page-size", "log-follow"}
+
+
+def visible_controls(page):
+    """Every visible button (by its text), and every visible enabled input, select or textarea (by its id)."""
+    return page.evaluate("""() => {
+        const shown = (node) => node.offsetParent !== null && getComputedStyle(node).visibility !== "hidden";
+        const buttons = [...document.querySelectorAll("button")].filter(shown)
+            .filter((node) => !node.closest("#state-tabs, th"))  // state tabs and sort headers only filter and sort
+            .map((node) => node.textContent.trim());
+        const inputs = [...document.querySelectorAll("input, select, textarea")].filter(shown)
+            .filter((node) => !node.matches(":disabled") && node.type !== "hidden").map((node) => node.id);
+        return [...buttons, ...inputs];
+    }""")
+
+
+def test_a_viewer_logs_in_with_the_read_token_and_finds_no_action_anywhere(browser, tmp_path, processes):
+    db_path = tmp_path / "viewer.db"
+    base = start_gunicorn(processes, db_path, extra_env={"QUEUECTL_API_READ_TOKEN": READ_TOKEN})
+    seeded = SqliteStore(str(db_path))
+    make_dead(seeded, "viewer-dead")
+    add_job(seeded, "sleep 100", id="viewer-pending")
+    seeded.close()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(f"{base}/login")
+    page.fill("#token", READ_TOKEN)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{base}/")
+    expect(page.locator("#read-only")).to_have_text("read-only")
+    expect(count(page, "dead")).to_have_text("1")
+    expect(page.locator("#worker-count")).to_have_text("0 live")
+    expect(page.locator(".nav")).not_to_contain_text("Enqueue")
+    pages = [("/", "#counts"), ("/jobs", '#jobs tr[data-job="viewer-pending"]'),
+             ("/jobs?state=dead", '#jobs tr[data-job="viewer-dead"]'),
+             ("/jobs?state=completed", "#jobs td.empty"),
+             ("/jobs/viewer-dead", "#history tbody tr[data-attempt]"),
+             ("/jobs/viewer-pending", "#job-state .badge"), ("/settings", "#setting-max_retries")]
+    for path, loaded in pages:
+        page.goto(f"{base}{path}")
+        expect(page.locator(loaded).first).to_be_visible()
+        expect(page.locator("#live-text")).to_have_text("live")
+        assert set(visible_controls(page)) <= VIEWER_CONTROLS, (path, visible_controls(page))
+        assert page.locator("[data-retry], [data-cancel], #retry, #cancel, #purge, #retry-all").count() == 0, path
+    expect(page.locator("#setting-max_retries")).to_have_value("3")  # shown, but disabled
+    expect(page.locator("#setting-max_retries")).to_be_disabled()
+    page.goto(f"{base}/enqueue")
+    expect(page.locator("#read-only-notice")).to_contain_text("read-only")
+    assert page.locator("form#enqueue-form").count() == 0
+    # The server refuses too: a change sent from the viewer's page with its session and CSRF header gets 403.
+    status = page.evaluate("""async () => {
+        const csrf = document.querySelector('meta[name="csrf-token"]').content;
+        const response = await fetch("/api/v1/pause", {method: "POST", headers: {"X-CSRF-Token": csrf}});
+        return [response.status, (await response.json()).error];
+    }""")
+    assert status[0] == 403 and "read-only" in status[1]
+    assert http_json("GET", f"{base}/api/v1/stats", headers=AUTH)[1]["paused"] is False
+    context.close()

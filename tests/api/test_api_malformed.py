@@ -1,5 +1,7 @@
 """No request, however malformed, gets a 500 or a traceback: 400/404/405/413 with {"error": "..."}."""
 
+import logging
+
 import pytest
 from api_support import AUTH, TOKEN
 from queuectl_api import create_app
@@ -93,3 +95,32 @@ def test_a_database_in_a_missing_directory_answers_503(tmp_path):
     client = create_app({"QUEUECTL_DB": str(tmp_path / "missing" / "q.db"), "QUEUECTL_API_TOKEN": TOKEN}).test_client()
     response = client.get("/healthz")
     assert_json_error(response, 503)
+
+
+@pytest.mark.parametrize("location", ["sqlite-missing-dir", "sqlite-not-a-database", "postgres-refused"])
+def test_the_public_routes_say_the_database_is_down_without_naming_it_and_the_log_does(tmp_path, caplog, location):
+    secret_parts = []
+    if location == "sqlite-missing-dir":
+        database = str(tmp_path / "hidden-dir-name" / "q.db")
+        secret_parts = ["hidden-dir-name", str(tmp_path)]
+    elif location == "sqlite-not-a-database":
+        database = str(tmp_path / "hidden-file-name.db")
+        (tmp_path / "hidden-file-name.db").write_bytes(b"this is not a database" * 100)
+        secret_parts = ["hidden-file-name", str(tmp_path)]
+    else:
+        pytest.importorskip("psycopg")
+        database = "postgresql://hidden_user:hidden-password@127.0.0.1:1/hidden_db"  # nothing listens on port 1
+        secret_parts = ["hidden_user", "hidden-password", "127.0.0.1", "hidden_db", "postgresql"]
+    client = create_app({"QUEUECTL_DB": database, "QUEUECTL_API_TOKEN": TOKEN}).test_client()
+    with caplog.at_level(logging.WARNING, logger="queuectl.api"):
+        for url in ("/healthz", "/metrics"):
+            response = client.get(url)
+            assert_json_error(response, 503)
+            body = response.get_data(as_text=True)
+            assert "the database does not answer" in body
+            for part in secret_parts:
+                assert part not in body, (url, part)
+    # The operator still learns why, from the server's log (where PostgreSQL passwords are masked).
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert secret_parts[0] in logged
+    assert "hidden-password" not in logged

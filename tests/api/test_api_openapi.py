@@ -27,7 +27,17 @@ def test_the_served_document_is_openapi_3_with_bearer_auth(client):
     document = client.get("/api/v1/openapi.json", headers=AUTH).get_json()
     assert document["openapi"] == "3.1.0"
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer", "description": "the value of QUEUECTL_API_TOKEN"}
+        "type": "http", "scheme": "bearer",
+        "description": "the value of QUEUECTL_API_TOKEN, or of the read-only QUEUECTL_API_READ_TOKEN"}
+
+
+def test_every_operation_documents_429_and_every_change_403():
+    for path, item in openapi.document()["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert "Retry-After" in responses["429"]["headers"], (method, path)
+            if method in ("post", "put", "patch", "delete"):
+                assert "viewer" in responses["403"]["description"], (method, path)
 
 
 # A body over the size limit is refused with 413, which schemathesis does not expect by default.
@@ -90,8 +100,8 @@ WITHOUT_TOKEN = {"no-token": {}, "wrong-token": {"Authorization": "Bearer not-th
 # 500, never a 2xx or a 4xx that has read the request: no way in and nothing learnt without the token).
 @pytest.mark.parametrize("method, path, mode", CASES)
 @pytest.mark.parametrize("credentials", sorted(WITHOUT_TOKEN))
-def test_schemathesis_without_the_right_token_gets_only_401(app, method, path, mode, credentials):
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers=AUTH, config=CONFIG)
+def test_schemathesis_without_the_right_token_gets_only_401(guessing_app, method, path, mode, credentials):
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", guessing_app, headers=AUTH, config=CONFIG)
     operation = schema[path][method]
     headers = WITHOUT_TOKEN[credentials]
     statuses = []

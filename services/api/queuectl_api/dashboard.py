@@ -1,17 +1,19 @@
 """The dashboard's pages: HTML shells whose scripts read and write through the JSON API."""
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from queuectl_core.lifecycle import STATES
 from queuectl_core.settings import SETTINGS
 
-from . import auth
+from . import auth, throttle
 
 blueprint = Blueprint("dashboard", __name__)
 
 
 @blueprint.app_context_processor
 def _template_globals():
-    return {"csrf_token": auth.csrf_token, "states": STATES}
+    # `can_change` decides whether a page shows any action (forms, buttons): a viewer's session shows none.
+    return {"csrf_token": auth.csrf_token, "states": STATES, "role": auth.current_role(),
+            "can_change": auth.can_change()}
 
 
 @blueprint.get("/login")
@@ -22,14 +24,23 @@ def login():
 
 @blueprint.post("/login")
 def login_submit():
-    """Check the token (and the form's CSRF token) and start a session."""
+    """Check the token (and the form's CSRF token) and start a session with the token's role.
+
+    An address that gave too many wrong tokens gets 429 (with Retry-After) before its token is even looked at."""
     target = auth.safe_next(request.form.get("next"))
+    try:
+        throttle.check_client()
+    except throttle.TooManyFailures as refused:
+        page = render_template("login.html", next=target,
+                               error=f"Too many failed logins from your address: try again in {refused.retry_after} s.")
+        return page, 429, {"Retry-After": str(refused.retry_after)}
     if not auth.csrf_matches(request.form.get("csrf_token", "")):
         return render_template("login.html", next=target, error="The form expired: please try again."), 400
-    if not auth.token_matches(request.form.get("token", "").strip()):
-        current_app.logger.warning("dashboard login with a wrong token from %s", request.remote_addr)
+    role = auth.role_of_token(request.form.get("token", "").strip())
+    if role is None:
+        throttle.record_failure()
         return render_template("login.html", next=target, error="Wrong token."), 401
-    auth.log_in()
+    auth.log_in(role)
     return redirect(target)
 
 
@@ -65,8 +76,8 @@ def job(job_id):
 @blueprint.get("/enqueue")
 @auth.login_required
 def enqueue():
-    """The form that enqueues a job."""
-    return render_template("enqueue.html", page="enqueue")
+    """The form that enqueues a job (a viewer's session gets a read-only notice instead: 403)."""
+    return render_template("enqueue.html", page="enqueue"), 200 if auth.can_change() else 403
 
 
 @blueprint.get("/settings")

@@ -15,7 +15,8 @@ from queuectl_core.errors import (
 )
 from werkzeug.exceptions import HTTPException
 
-from .auth import CsrfRejected, Unauthorized
+from .auth import CsrfRejected, ReadOnly, Unauthorized
+from .throttle import TooManyFailures
 
 log = logging.getLogger("queuectl.api")
 
@@ -24,11 +25,13 @@ STATUSES = (
     (InvalidInput, 400),
     (Unauthorized, 401),
     (CsrfRejected, 403),
+    (ReadOnly, 403),
     (JobNotFound, 404),
     (RunNotFound, 404),
     (DuplicateJob, 409),
     (BadDependency, 409),
     (WrongState, 409),
+    (TooManyFailures, 429),
     (DatabaseUnusable, 503),
     (DatabaseError, 503),  # the store's own error for any failing database call, on every backend
 )
@@ -59,6 +62,8 @@ def _domain_error(error):
                 log.warning("%s", error)
             if status == 401:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="queuectl"'
+            if status == 429:
+                response.headers["Retry-After"] = str(error.retry_after)
             return response
     raise error
 

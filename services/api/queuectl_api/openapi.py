@@ -38,7 +38,8 @@ def _errors(*statuses):
     meaning = {
         400: "bad input: a malformed body, a bad parameter or a refused value",
         401: "missing or wrong API token",
-        403: "a dashboard session request that changes state without its X-CSRF-Token header",
+        403: "a change asked by a viewer (the read-only QUEUECTL_API_READ_TOKEN, or a session logged in with it),"
+             " or by a dashboard session without its X-CSRF-Token header",
         404: "no such job (or no such run of it)",
         409: "conflict with the queue's state: the job id exists already, `after` names an unknown job, or the"
              " job's state does not allow the action",
@@ -46,6 +47,13 @@ def _errors(*statuses):
         503: "the database does not answer",
     }
     return {str(status): _json(_ref("Error"), meaning[status]) for status in statuses}
+
+
+TOO_MANY_FAILURES = _json(
+    {"$ref": "#/components/schemas/Error"},
+    "too many wrong tokens from this client address: even the right token is refused until Retry-After seconds"
+    " have passed", headers={"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer",
+                                                                                          "minimum": 1}}})
 
 
 def _query(name, schema, description):
@@ -370,6 +378,14 @@ def _paths():
     }
 
 
+def _with_throttle(paths):
+    """Every operation may answer 429: a bearer token is checked only while its address is not throttled."""
+    for item in paths.values():
+        for operation in item.values():
+            operation["responses"]["429"] = TOO_MANY_FAILURES
+    return paths
+
+
 def document():
     """The OpenAPI document as a dict."""
     return {
@@ -379,14 +395,17 @@ def document():
             "version": "1",
             "description": "A job queue whose jobs are shell commands. Every route needs "
                            "`Authorization: Bearer <QUEUECTL_API_TOKEN>` (or a dashboard session cookie plus an "
-                           "X-CSRF-Token header on state-changing requests). Errors are `{\"error\": \"...\"}`.",
+                           "X-CSRF-Token header on state-changing requests). The viewer token "
+                           "QUEUECTL_API_READ_TOKEN reads every GET route; any change gets 403. Wrong tokens from "
+                           "one address are throttled (429 with Retry-After). Errors are `{\"error\": \"...\"}`.",
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
-        "paths": _paths(),
+        "paths": _with_throttle(_paths()),
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                               "description": "the value of QUEUECTL_API_TOKEN"}},
+                                               "description": "the value of QUEUECTL_API_TOKEN, or of the"
+                                                              " read-only QUEUECTL_API_READ_TOKEN"}},
             "schemas": _schemas(),
         },
     }

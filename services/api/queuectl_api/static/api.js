@@ -2,6 +2,8 @@
 import { el } from "./dom.js";
 
 const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+// A viewer's session (the read token) may only read: the pages show no action, and the server refuses them (403).
+export const canChange = document.querySelector('meta[name="queuectl-role"]')?.content === "operator";
 
 export class ApiError extends Error {
   constructor(message, status, fields) {

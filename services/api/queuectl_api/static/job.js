@@ -1,5 +1,5 @@
 // One job: its fields, its latest run's output (live, every second) and every run of its history.
-import { api, confirmAction, every, toast } from "./api.js";
+import { api, canChange, confirmAction, every, toast } from "./api.js";
 import { el, formatDuration, formatTime, replaceChildren, stateBadge } from "./dom.js";
 
 const REFRESH_MS = 2000;
@@ -75,8 +75,10 @@ async function refresh() {
   document.getElementById("job-error").hidden = true;
   replaceChildren(document.getElementById("job-state"), stateBadge(job.state));
   document.getElementById("job-command").textContent = job.command;
-  document.getElementById("retry").hidden = job.state !== "dead";
-  document.getElementById("cancel").hidden = !CANCELLABLE.includes(job.state);
+  if (canChange) {
+    document.getElementById("retry").hidden = job.state !== "dead";
+    document.getElementById("cancel").hidden = !CANCELLABLE.includes(job.state);
+  }
   renderFields(job);
   const now = Date.now();
   const rows = job.history.map((run) => runRow(run, now));
@@ -86,7 +88,7 @@ async function refresh() {
 
 const refresher = every(REFRESH_MS, refresh);
 
-document.getElementById("retry").addEventListener("click", async () => {
+document.getElementById("retry")?.addEventListener("click", async () => {
   try {
     await api("POST", `/jobs/${encodeURIComponent(jobId)}/retry`);
     toast(`Job ${jobId} is pending again.`, "success");
@@ -111,7 +113,7 @@ async function refreshLog() {
 
 every(LOG_MS, refreshLog);
 
-document.getElementById("cancel").addEventListener("click", async () => {
+document.getElementById("cancel")?.addEventListener("click", async () => {
   const sure = await confirmAction(`Cancel job ${jobId}?`,
     "A waiting job will not run; a running one is stopped (its whole process tree) by its worker within seconds."
     + " Jobs waiting for it end dead.", "Cancel job", "Keep it");

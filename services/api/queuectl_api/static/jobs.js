@@ -1,5 +1,5 @@
 // Jobs by state: search by id or command, sorting, pagination; the view lives in the URL.
-import { api, confirmAction, every, toast } from "./api.js";
+import { api, canChange, confirmAction, every, toast } from "./api.js";
 import { el, formatNumber, formatTime, replaceChildren, stateBadge } from "./dom.js";
 
 const REFRESH_MS = 3000;
@@ -86,8 +86,8 @@ function jobRow(job) {
     el("td", { class: "num", text: job.priority }),
     el("td", { text: formatTime(job.created_at) }),
     el("td", { text: formatTime(job.updated_at) }),
-    el("td", { class: "actions" }, job.state === "dead" ? retryButton(job) : null,
-      CANCELLABLE.includes(job.state) ? cancelButton(job) : null));
+    el("td", { class: "actions" }, canChange && job.state === "dead" ? retryButton(job) : null,
+      canChange && CANCELLABLE.includes(job.state) ? cancelButton(job) : null));
 }
 
 async function refreshCounts() {
@@ -131,8 +131,10 @@ function renderControls() {
     header.dataset.order = active ? view.order : "";
     header.setAttribute("aria-sort", active ? (view.order === "asc" ? "ascending" : "descending") : "none");
   }
-  document.getElementById("retry-all").hidden = view.state !== "dead";
-  document.getElementById("purge-controls").hidden = !FINISHED.includes(view.state);
+  if (canChange) {
+    document.getElementById("retry-all").hidden = view.state !== "dead";
+    document.getElementById("purge-controls").hidden = !FINISHED.includes(view.state);
+  }
   document.getElementById("search").value = view.q;
   document.getElementById("page-size").value = String(view.limit);
 }
@@ -179,7 +181,7 @@ document.getElementById("page-size").addEventListener("change", (event) => {
 });
 document.getElementById("prev").addEventListener("click", () => changeView({ offset: Math.max(0, view.offset - view.limit) }));
 document.getElementById("next").addEventListener("click", () => changeView({ offset: view.offset + view.limit }));
-document.getElementById("retry-all").addEventListener("click", async () => {
+document.getElementById("retry-all")?.addEventListener("click", async () => {
   const sure = await confirmAction("Retry all dead jobs?",
     `Every dead job (${formatNumber(total)} now) goes back to pending with its attempts reset to 0.`, "Retry all");
   if (!sure) return;
@@ -191,7 +193,7 @@ document.getElementById("retry-all").addEventListener("click", async () => {
   }
   refresher.now();
 });
-document.getElementById("purge").addEventListener("click", async () => {
+document.getElementById("purge")?.addEventListener("click", async () => {
   const state = view.state;
   const olderThan = document.getElementById("purge-age").value;
   // The dead letter queue has its own route (as `queuectl dlq purge`); the rest go through /purge.

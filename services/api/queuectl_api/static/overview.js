@@ -49,6 +49,7 @@ function showPaused(paused, since) {
   document.getElementById("paused-banner").hidden = !paused;
   if (since !== undefined) document.getElementById("paused-since").textContent = since ? `since ${formatTime(since)}` : "";
   const button = document.getElementById("pause-queue");
+  if (!button) return; // a viewer's page has no Pause/Resume button
   button.dataset.paused = String(paused);
   button.textContent = paused ? "Resume queue" : "Pause queue";
 }
@@ -64,7 +65,7 @@ async function refreshThroughput() {
 const stats = every(REFRESH_MS, refreshStats);
 every(5 * REFRESH_MS, refreshThroughput);
 
-document.getElementById("stop-workers").addEventListener("click", async () => {
+document.getElementById("stop-workers")?.addEventListener("click", async () => {
   const sure = await confirmAction("Stop all workers?",
     "Every live worker finishes its current job and exits. Workers started later are not affected.", "Stop workers");
   if (!sure) return;
@@ -77,7 +78,7 @@ document.getElementById("stop-workers").addEventListener("click", async () => {
   }
 });
 
-document.getElementById("pause-queue").addEventListener("click", async (event) => {
+document.getElementById("pause-queue")?.addEventListener("click", async (event) => {
   const paused = event.currentTarget.dataset.paused === "true";
   if (!paused) {
     const sure = await confirmAction("Pause the queue?",
