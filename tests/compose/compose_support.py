@@ -51,7 +51,10 @@ def missing_engine():
 
 
 def build_postgres_test_image():
-    """The stand-in postgres image (cached by the engine after the first build, ~30 s)."""
+    """The stand-in postgres image (cached by the engine after the first build, ~30 s); nothing to build when
+    QUEUECTL_POSTGRES_TEST_IMAGE names another image (e.g. postgres:16 where a registry is reachable)."""
+    if not POSTGRES_TEST_IMAGE.startswith("queuectl-test/"):
+        return
     subprocess.run(
         ["docker", "build", "-q", "-t", POSTGRES_TEST_IMAGE, "--build-arg", f"BASE_IMAGE={BASE_IMAGE}",
          str(ROOT / "tests" / "compose" / "postgres")],
@@ -102,7 +105,9 @@ class Deployment:
         self.compose("up", "-d", "--wait", "--scale", f"worker={workers}", timeout=300)
 
     def stop(self):
-        self.compose("down", "-v", "--remove-orphans", "--timeout", "5", check=False, timeout=300)
+        # With the cli profile: the data volume that `run cli` created goes too.
+        self.compose("--profile", "cli", "down", "-v", "--remove-orphans", "--timeout", "5", check=False,
+                     timeout=300)
 
     def cli(self, *args, input=None):
         return self.compose("run", "--rm", "-T", "cli", *args, input=input, timeout=120)

@@ -6,6 +6,13 @@ set -Eeuo pipefail
 export POSTGRES_USER=${POSTGRES_USER:-postgres}
 export POSTGRES_DB=${POSTGRES_DB:-$POSTGRES_USER}
 
+# Started as root (no `user:` in compose): give the data directory to postgres and drop to it, as the
+# official image does with gosu.
+if [ "$(id -u)" = 0 ]; then
+    chown postgres:postgres "$PGDATA"
+    exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+fi
+
 if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     : "${POSTGRES_PASSWORD:?the postgres image needs POSTGRES_PASSWORD to initialise}"
     initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") >/dev/null
