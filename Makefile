@@ -30,10 +30,11 @@ dev: install ## the API and dashboard on http://127.0.0.1:8080 plus $(WORKERS) w
 
 lint: install ## static checks: ruff, hadolint on the Dockerfiles, `docker compose config` where compose exists
 	$(BIN)/ruff check .
-	$(BIN)/hadolint services/*/Dockerfile
+	$(BIN)/hadolint services/*/Dockerfile tests/compose/postgres/Dockerfile
 	@if docker compose version >/dev/null 2>&1; then \
 		QUEUECTL_API_TOKEN=lint docker compose config -q && \
-		QUEUECTL_API_TOKEN=lint docker compose -f docker-compose.yml -f docker-compose.postgres.yml config -q && \
+		QUEUECTL_API_TOKEN=lint QUEUECTL_POSTGRES_PASSWORD=lint \
+			docker compose -f docker-compose.yml -f docker-compose.postgres.yml config -q && \
 		echo "docker-compose.yml, docker-compose.postgres.yml: valid"; \
 	else echo "docker compose not installed: compose file not checked"; fi
 

@@ -16,7 +16,7 @@ ESCAPE_ATTEMPTS = r"""python3 - <<'EOF'
 import os
 import psycopg
 
-url = os.environ["QUEUECTL_DB"]
+url = os.environ.get("QUEUECTL_DB") or "{url}"  # the worker's own URL, as a job reads it; else the test's
 attempts = {
     "copy-to-program": "COPY (SELECT 1) TO PROGRAM 'touch /tmp/escaped'",
     "alter-role-superuser": "ALTER ROLE queuectl SUPERUSER",
@@ -42,7 +42,9 @@ EOF"""
 
 
 def test_a_job_cannot_use_the_queues_role_to_run_programs_or_become_superuser(postgres_deployment):
-    job = postgres_deployment.run_job(ESCAPE_ATTEMPTS)
+    password = postgres_deployment.env["QUEUECTL_POSTGRES_PASSWORD"]
+    url = f"postgresql://queuectl:{password}@postgres:5432/queuectl"
+    job = postgres_deployment.run_job(ESCAPE_ATTEMPTS.replace("{url}", url))
     lines = job["history"][-1]["output"].splitlines()
     assert job["state"] == "completed", job
     assert len(lines) == 7 and all(" refused " in line for line in lines), lines
