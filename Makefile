@@ -30,10 +30,11 @@ dev: install ## the API and dashboard on http://127.0.0.1:8080 plus $(WORKERS) w
 
 lint: install ## static checks: ruff, hadolint on the Dockerfiles, `docker compose config` where compose exists
 	$(BIN)/ruff check .
-	$(BIN)/hadolint services/*/Dockerfile
+	$(BIN)/hadolint services/*/Dockerfile tests/compose/postgres/Dockerfile
 	@if docker compose version >/dev/null 2>&1; then \
 		QUEUECTL_API_TOKEN=lint docker compose config -q && \
-		QUEUECTL_API_TOKEN=lint docker compose -f docker-compose.yml -f docker-compose.postgres.yml config -q && \
+		QUEUECTL_API_TOKEN=lint QUEUECTL_POSTGRES_PASSWORD=lint \
+			docker compose -f docker-compose.yml -f docker-compose.postgres.yml config -q && \
 		echo "docker-compose.yml, docker-compose.postgres.yml: valid"; \
 	else echo "docker compose not installed: compose file not checked"; fi
 
@@ -46,15 +47,27 @@ clean: ## remove the virtualenv, caches and the dev database
 COMPOSE ?= docker compose
 .PHONY: up up-postgres down logs ps cli compose-test
 
+# .env holds secrets: created 0600 (umask 077 before the file exists), and an older one is made 0600 too.
 .env:
-	@echo "QUEUECTL_API_TOKEN=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > .env
+	@umask 077; echo "QUEUECTL_API_TOKEN=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > .env
 	@echo "created .env with a new QUEUECTL_API_TOKEN (log in to the dashboard with it)"
 
-up: .env ## build and start the API and $(WORKERS) workers in containers (http://127.0.0.1:8080)
+.PHONY: private-env postgres-env
+private-env: .env
+	@chmod 600 .env
+
+# A password for the queue's PostgreSQL role, unless the environment or .env already has one.
+postgres-env: private-env
+	@if [ -z "$$QUEUECTL_POSTGRES_PASSWORD" ] && ! grep -q '^QUEUECTL_POSTGRES_PASSWORD=' .env; then \
+		umask 077; echo "QUEUECTL_POSTGRES_PASSWORD=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(24))')" >> .env; \
+		echo "added a new QUEUECTL_POSTGRES_PASSWORD to .env"; \
+	fi
+
+up: private-env ## build and start the API and $(WORKERS) workers in containers (http://127.0.0.1:8080)
 	$(COMPOSE) up -d --build --scale worker=$(WORKERS)
 	@echo "dashboard: http://127.0.0.1:8080 (token in .env)"
 
-up-postgres: .env ## the same on PostgreSQL (docker-compose.postgres.yml adds a postgres service)
+up-postgres: postgres-env ## the same on PostgreSQL (docker-compose.postgres.yml adds a postgres service)
 	$(COMPOSE) -f docker-compose.yml -f docker-compose.postgres.yml up -d --build --scale worker=$(WORKERS)
 
 down: ## stop and remove the containers (the data volume stays; `docker compose down -v` removes it)

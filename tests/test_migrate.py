@@ -57,3 +57,24 @@ def test_a_sqlite_queue_is_copied_whole_into_postgresql(sqlite_path, pg_url, pro
 def test_migrate_refuses_a_target_that_is_not_a_database_url(sqlite_path):
     result = run_cli(sqlite_path, "migrate", "--to", "/tmp/somewhere")
     assert result.returncode == 2 and "postgresql://" in result.stderr
+
+
+def test_migrate_never_prints_the_postgresql_password(sqlite_path, pg_url):
+    # The test server trusts local connections and ignores the password; what matters is what is printed.
+    secret = "Sup3r-s3cret-pw"
+    scheme, rest = pg_url.split("://", 1)
+    user_and_host, path = rest.split("/", 1)
+    user, host = user_and_host.rsplit("@", 1)
+    target = f"{scheme}://{user.split(':')[0]}:{secret}@{host}/{path}&password={secret}"
+    source = open_store(str(sqlite_path))
+    source.enqueue(check_job({"id": "one", "command": "true"}))
+    source.close()
+    result = run_cli(sqlite_path, "migrate", "--to", target)
+    assert result.returncode == 0, result.stderr
+    assert "Copied 1 job" in result.stdout and ":***@" in result.stdout
+    assert secret not in result.stdout + result.stderr
+    # Refused and failing targets say so without the password too.
+    for bad in (f"mysql://u:{secret}@h/db", f"postgresql://u:{secret}@127.0.0.1:1/db"):
+        result = run_cli(sqlite_path, "migrate", "--to", bad)
+        assert result.returncode in (1, 2) and result.stderr.strip(), result
+        assert secret not in result.stdout + result.stderr

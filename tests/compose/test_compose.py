@@ -1,99 +1,17 @@
-"""The compose deployment end to end, on a real Docker engine, as a user would drive it.
+"""The compose deployment on SQLite end to end, on a real Docker engine, as a user would drive it.
 
 Needs a Docker engine, Compose v2 and the local base image: tests/compose/docker-up.sh provides all
-three (.ci/run calls it); without them these tests skip with the reason.
+three (.ci/run calls it); without them these tests skip with the reason. Fixtures: conftest.py.
 """
 
 import json
-import os
-import secrets
-import socket
 import subprocess
-import urllib.error
-import urllib.request
-from pathlib import Path
+import time
 
 import pytest
 from helpers import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-BASE_IMAGE = os.environ.get("QUEUECTL_BASE_IMAGE", "queuectl-test/python:bookworm")
 pytestmark = pytest.mark.timeout(900)
-
-
-def _missing_engine():
-    def ok(*args):
-        try:
-            return subprocess.run(args, capture_output=True, timeout=30).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-
-    if not ok("docker", "info"):
-        return "no Docker engine answers (run tests/compose/docker-up.sh)"
-    if not ok("docker", "compose", "version"):
-        return "Docker Compose v2 is missing (run tests/compose/docker-up.sh)"
-    if not ok("docker", "image", "inspect", BASE_IMAGE):
-        return f"the base image {BASE_IMAGE} is missing (run tests/compose/docker-up.sh)"
-    return None
-
-
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Deployment:
-    """One compose project of our own (its own name, port, token and volume)."""
-
-    def __init__(self):
-        self.project = f"queuectl-test-{secrets.token_hex(3)}"
-        self.port = _free_port()
-        self.token = secrets.token_hex(16)
-        self.env = {**os.environ, "BASE_IMAGE": BASE_IMAGE, "QUEUECTL_API_TOKEN": self.token,
-                    "QUEUECTL_PORT": str(self.port)}
-
-    def compose(self, *args, input=None, timeout=300, check=True):
-        result = subprocess.run(
-            ["docker", "compose", "-p", self.project, "-f", str(ROOT / "docker-compose.yml"), *args],
-            input=input, capture_output=True, text=True, env=self.env, cwd=ROOT, timeout=timeout,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-        return result
-
-    def cli(self, *args, input=None):
-        return self.compose("run", "--rm", "-T", "cli", *args, input=input, timeout=120)
-
-    def api(self, path, token=True):
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
-        if token:
-            request.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
-
-    def worker_containers(self, all_states=False):
-        args = ["ps", "--format", "json", "worker"] + (["-a"] if all_states else [])
-        out = self.compose(*args).stdout.strip()
-        rows = json.loads(out) if out.startswith("[") else [json.loads(line) for line in out.splitlines() if line]
-        return rows
-
-
-@pytest.fixture(scope="module")
-def deployment():
-    reason = _missing_engine()
-    if reason:
-        pytest.skip(reason)
-    deployment = Deployment()
-    try:
-        deployment.compose("--profile", "cli", "build", timeout=900)  # the cli image too, before `run`
-        deployment.compose("up", "-d", "--wait", "--scale", "worker=3", timeout=300)
-        yield deployment
-    finally:
-        deployment.compose("down", "-v", "--remove-orphans", "--timeout", "5", check=False, timeout=300)
 
 
 def test_thirty_jobs_from_the_cli_container_complete_on_several_worker_containers(deployment):
@@ -132,6 +50,63 @@ def test_a_killed_worker_containers_job_is_finished_by_another_container(deploym
     history = deployment.api("/api/v1/jobs/long1")[1]["history"]
     assert "worker lost" in history[0]["error"] and history[0]["worker_id"] == victim
     assert history[-1]["worker_id"] != victim and history[-1]["output"] == "survived\n"
+
+
+def test_a_job_starts_in_its_own_directory_and_its_rm_rf_leaves_the_queue_alone(deployment):
+    job = deployment.run_job('pwd; echo "$HOME"')
+    assert job["state"] == "completed"
+    assert job["history"][-1]["output"].split() == ["/jobs", "/jobs"]  # QUEUECTL_JOB_DIR, not the data volume
+    # What a careless job does in its directory no longer reaches the database.
+    job = deployment.run_job("rm -rf ./* ./.[!.]* ; ls -A /data")
+    assert job["state"] == "completed" and "queuectl.db" in job["history"][-1]["output"].split()
+    assert deployment.api("/api/v1/stats")[0] == 200
+    assert deployment.run_job("echo still here")["history"][-1]["output"] == "still here\n"
+
+
+# Modules a job writes into the data volume, each recording in /data/planted-ran that it was imported. Before,
+# gunicorn ran in /data (first on sys.path: queuectl_api, flask and gunicorn's own imports came from there) and
+# so did the healthcheck's `python3 -c` (urllib).
+PLANTED = ("urllib", "queuectl_api", "flask", "gunicorn", "sitecustomize", "usercustomize")
+PLANT = "; ".join(
+    f"mkdir -p /data/{name} && echo 'open(\"/data/planted-ran\", \"a\").write(\"{name} \")' "
+    f">/data/{name}/__init__.py && cp /data/{name}/__init__.py /data/{name}.py"
+    for name in PLANTED
+)
+
+
+def test_a_job_cannot_plant_a_module_that_the_api_imports(deployment):
+    job = deployment.run_job(PLANT + "; ls /data")
+    assert job["state"] == "completed" and "urllib.py" in job["history"][-1]["output"].split(), job
+    try:
+        restarted = time.time()
+        deployment.compose("restart", "api", timeout=120)
+        deployment.wait_healthy_after("api", restarted)  # gunicorn booted again and the healthcheck ran
+        assert deployment.api("/api/v1/stats")[0] == 200
+        listing = deployment.exec("api", "ls", "-A", "/data").stdout.split()
+        assert "planted-ran" not in listing, deployment.exec("api", "cat", "/data/planted-ran").stdout
+        # gunicorn's working directory (first on its sys.path) is the image's, which jobs cannot write.
+        assert deployment.exec("api", "readlink", "/proc/1/cwd").stdout.strip() == "/srv/queuectl"
+    finally:
+        names = " ".join(f"/data/{name} /data/{name}.py" for name in PLANTED)
+        deployment.run_job(f"rm -rf {names} /data/planted-ran")
+
+
+def test_the_containers_have_no_capabilities_no_new_privileges_a_pid_limit_and_a_read_only_image(deployment):
+    for service in ("api", "worker"):
+        host = deployment.inspect(service)["HostConfig"]
+        assert host["CapDrop"] == ["ALL"] and host["ReadonlyRootfs"] is True, (service, host)
+        assert "no-new-privileges:true" in host["SecurityOpt"] and host["PidsLimit"] > 0, (service, host)
+    status = deployment.exec("api", "cat", "/proc/1/status").stdout
+    assert "CapBnd:\t0000000000000000" in status and "NoNewPrivs:\t1" in status
+    # What a job sees: no capability, an image it cannot change, and two scratch directories it can.
+    job = deployment.run_job(
+        "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status; "
+        "touch /opt/queuectl/x /etc/x 2>/dev/null || echo image read-only; "
+        "touch /tmp/x /jobs/x && echo scratch writable"
+    )
+    output = job["history"][-1]["output"]
+    assert "CapEff:\t0000000000000000" in output and "CapBnd:\t0000000000000000" in output, output
+    assert "NoNewPrivs:\t1" in output and "image read-only" in output and "scratch writable" in output, output
 
 
 def test_worker_stop_from_the_cli_container_stops_every_worker_gracefully(deployment):

@@ -1,5 +1,7 @@
 """`queuectl migrate --to URL`: copy this queue into another database (e.g. SQLite to PostgreSQL)."""
 
+import re
+
 import click
 
 from .context import BadInput, pass_context
@@ -19,15 +21,32 @@ def migrate(ctx, target_location):
     from queuectl_core.store.transfer import copy_queue
 
     if not (is_postgres(target_location) or target_location.startswith("sqlite://")):
-        raise BadInput(f"--to must be a postgresql:// or sqlite:/// URL, got {target_location!r}")
+        raise BadInput(f"--to must be a postgresql:// or sqlite:/// URL, got {masked(target_location)!r}")
     source, target = ctx.store, ctx.open(target_location)
     if source.location == target.location:
         raise BadInput("--to names the database being copied")
     copied = copy_queue(source, target)
     counted = [_count(copied["jobs"], "job"), _count(copied["runs"], "run"), _count(copied["settings"], "setting")]
-    click.echo(f"Copied {counted[0]}, {counted[1]} and {counted[2]} to {target.location}.")
-    click.echo(f"Now point every process at it: export QUEUECTL_DB='{target_location}'")
+    click.echo(f"Copied {counted[0]}, {counted[1]} and {counted[2]} to {masked(target.location)}.")
+    # The URL given to --to, password masked: the terminal, a CI log or `docker compose logs` may be kept.
+    click.echo(f"Now point every process at it: set QUEUECTL_DB to the --to URL ({masked(target_location)})")
 
 
 def _count(number, noun):
     return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+_PASSWORD_IN_QUERY = re.compile(r"(?i)([?&]password=)[^&]*")
+
+
+def masked(url):
+    """`url` with its password shown as *** (in the user part and in a `password=` parameter), as the
+    store's own messages show it."""
+    scheme, separator, rest = url.partition("://")
+    if separator:
+        address, question, query = rest.partition("?")
+        credentials, at, host = address.rpartition("@")  # the last @: a raw @ in a password stays masked
+        if at and ":" in credentials:
+            address = f"{credentials.split(':', 1)[0]}:***@{host}"
+        url = f"{scheme}://{address}{question}{query}"
+    return _PASSWORD_IN_QUERY.sub(r"\1***", url)
