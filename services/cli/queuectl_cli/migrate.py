@@ -5,6 +5,7 @@ import re
 import click
 
 from .context import BadInput, pass_context
+from .terminal import visible
 
 
 @click.command()
@@ -27,9 +28,9 @@ def migrate(ctx, target_location):
         raise BadInput("--to names the database being copied")
     copied = copy_queue(source, target)
     counted = [_count(copied["jobs"], "job"), _count(copied["runs"], "run"), _count(copied["settings"], "setting")]
-    click.echo(f"Copied {counted[0]}, {counted[1]} and {counted[2]} to {masked(target.location)}.")
+    click.echo(f"Copied {counted[0]}, {counted[1]} and {counted[2]} to {visible(masked(target.location))}.")
     # The URL given to --to, password masked: the terminal, a CI log or `docker compose logs` may be kept.
-    click.echo(f"Now point every process at it: set QUEUECTL_DB to the --to URL ({masked(target_location)})")
+    click.echo(f"Now point every process at it: set QUEUECTL_DB to the --to URL ({visible(masked(target_location))})")
 
 
 def _count(number, noun):
