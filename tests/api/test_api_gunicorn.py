@@ -4,7 +4,9 @@ import json
 import os
 import runpy
 import signal
+import sqlite3
 import subprocess
+import time
 
 from api_support import AUTH, GUNICORN, GUNICORN_CONF, REPO, TOKEN, http_call, http_json, start_gunicorn
 from helpers import wait_for
@@ -90,3 +92,24 @@ def test_gunicorn_stops_gracefully_on_sigterm(processes, db_path):
     process = processes.processes[-1]
     os.kill(process.pid, signal.SIGTERM)
     assert process.wait(timeout=30) == 0
+
+
+def test_a_request_that_meets_a_locked_database_answers_503_before_gunicorn_would_kill_its_worker(sqlite_path,
+                                                                                                processes):
+    """SQLite waits for its write lock up to the API's request wait (10 s), well under gunicorn's 30 s worker
+    timeout: the client gets a 503, not a dropped connection; reads go on meanwhile (WAL)."""
+    base = start_gunicorn(processes, sqlite_path)
+    holder = sqlite3.connect(sqlite_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer that keeps the lock (a bulk enqueue, a frozen process)
+    try:
+        started = time.monotonic()
+        status, _, raw = http_call("POST", f"{base}/api/v1/jobs", {"command": "true"},
+                                   {**AUTH, "Content-Type": "application/json"}, timeout=60)
+        waited, body = time.monotonic() - started, json.loads(raw)
+        assert status == 503 and body["error"].startswith("database error: "), (status, body)
+        assert waited < 25  # answered, by this server, long before gunicorn's 30 s would have killed the worker
+        assert http_json("GET", f"{base}/api/v1/stats", headers=AUTH)[0] == 200
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert http_json("POST", f"{base}/api/v1/jobs", {"command": "true"}, AUTH)[0] == 201

@@ -13,14 +13,16 @@ from .sqlite import SqliteStore
 __all__ = ["Claim", "Heartbeat", "SqliteStore", "Store", "new_job_id", "open_store", "is_postgres"]
 
 
-def open_store(location=None, pooled=False):
+def open_store(location=None, pooled=False, wait_seconds=None):
     """Open the queue named by `location`, QUEUECTL_DB or the default SQLite file (see location.database_location).
 
     `pooled`: draw PostgreSQL connections from a per-process pool (for the API's many short requests);
-    SQLite opens its file directly either way."""
+    SQLite opens its file directly either way. `wait_seconds`: how long a call may wait for the database (SQLite's
+    write lock, a pooled PostgreSQL connection) before it fails with DatabaseError; by default 30 s (SQLite) and
+    10 s (the pool)."""
     location = database_location(location)
     if is_postgres(location):
         from .postgres import PostgresStore  # psycopg is imported only for PostgreSQL
 
-        return PostgresStore(location, pooled=pooled)
-    return SqliteStore(location)
+        return PostgresStore(location, pooled=pooled, wait_seconds=wait_seconds)
+    return SqliteStore(location, wait_seconds)

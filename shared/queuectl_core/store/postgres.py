@@ -85,7 +85,7 @@ class PostgresStore(Store):
     # for a column's type: bad input, not a failing database.
     _data_error = psycopg.DataError
 
-    def __init__(self, url, pooled=False):
+    def __init__(self, url, pooled=False, wait_seconds=None):
         self.url = url
         self.location = _safe(url)
         self._pool = _pool(url) if pooled else None
@@ -93,7 +93,7 @@ class PostgresStore(Store):
             self.connection = connect(url)
             return
         try:
-            self.connection = self._pool.getconn(timeout=POOL_WAIT_SECONDS)
+            self.connection = self._pool.getconn(timeout=wait_seconds or POOL_WAIT_SECONDS)
         except Exception as error:  # psycopg_pool.PoolTimeout or a connection failure
             raise DatabaseUnusable(f"database {self.location} is unusable: {_first_line(error)}") from None
 

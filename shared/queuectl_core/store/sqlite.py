@@ -52,9 +52,9 @@ class SqliteStore(Store):
     _driver_error = sqlite3.Error
     _integrity_error = sqlite3.IntegrityError
 
-    def __init__(self, location=None):
+    def __init__(self, location=None, wait_seconds=None):
         self.path = self.location = database_location(location)
-        self.connection = schema.connect(self.path)
+        self.connection = schema.connect(self.path, wait_seconds or schema.BUSY_TIMEOUT_SECONDS)
         self._writers_line = None  # a WritersLine once line_up_writers() was called
         self._transaction_context = _Transaction(self)
         self._apply_durability()

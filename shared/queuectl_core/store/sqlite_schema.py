@@ -111,8 +111,9 @@ MIGRATIONS = (
 LEGACY_NUMBERING = (2, 3)
 
 
-def connect(path):
-    """Open `path` with WAL, a busy timeout and foreign keys, migrating the schema if needed."""
+def connect(path, busy_timeout=BUSY_TIMEOUT_SECONDS):
+    """Open `path` with WAL, a busy timeout (seconds a write waits for the lock) and foreign keys, migrating the
+    schema if needed."""
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         raise DatabaseUnusable(f"database {path}: directory {directory} does not exist")
@@ -120,7 +121,7 @@ def connect(path):
         raise DatabaseUnusable(f"database {path} is a directory, not a file")
     try:
         connection = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
         _use_wal(connection)
         connection.execute("PRAGMA synchronous=NORMAL")
