@@ -67,6 +67,10 @@ class CuttableLink:
 
     def cut(self):
         """Close every connection through the link and refuse new ones."""
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() under way: close() alone would not
+        except OSError:
+            pass
         self._listener.close()
         for sock in self._sockets:
             try:

@@ -5,7 +5,9 @@
 1. soak: 5,000 jobs on 4 worker groups, a SIGKILL or SIGTERM every ~2 s (soak.py);
 2. bulk kill: a bulk enqueue of 100,000 jobs SIGKILLed 5 times (bulk_kill.py);
 3. contention: 8 enqueuing processes, 8 workers and API readers for 30 s, with the p99 claim latency (contention.py);
-4. a bulk enqueue of 500,000 jobs while users enqueue one job at a time: none of them may fail (bulk_kill.py).
+4. a bulk enqueue of 500,000 jobs while users enqueue one job at a time: none of them may fail (bulk_kill.py);
+5. the API under HTTP load while its database goes away and comes back, on SQLite and PostgreSQL: never a 5xx but
+   503, never a dropped connection (api_outage.py).
 Writes latest.json (every figure) and latest.md (a summary for docs/reliability.md) to --out; exit status 1 when
 any check failed.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import api_outage  # noqa: E402
 import bulk_kill  # noqa: E402
 import contention  # noqa: E402
 import soak  # noqa: E402
@@ -51,6 +54,9 @@ def summary_markdown(results):
 
     def verdict(report):
         return "ok" if report["ok"] else "**FAILED**"
+
+    def verdict_of(reports):
+        return "ok" if all(report["ok"] for report in reports) else "**FAILED**"
 
     lines = [
         f"# Chaos campaign: the latest `make chaos` ({when})",
@@ -109,7 +115,16 @@ def summary_markdown(results):
         f" failed; integrity_check {g['integrity_check']}.",
         "",
     ]
+    lines += [f"## The API under load while its database is away: {verdict_of(results['api_outage'])}", "",
+              "| backend | phase | requests | answers | slowest |", "|---|---|---|---|---|"]
+    for report in results["api_outage"]:
+        for phase, entry in report["phases"].items():
+            answers = ", ".join(f"{status}: {count}" for status, count in sorted(entry["statuses"].items()))
+            lines.append(f"| {report['backend']} ({report['seconds_away']:g} s away) | {phase} | {entry['requests']}"
+                         f" | {answers} | {entry['slowest_seconds']} s |")
+    lines.append("")
     problems = [p for name in ("soak", "bulk_kill", "contention") for p in results[name].get("problems", [])]
+    problems += [p for report in results["api_outage"] for p in report["problems"]]
     if not results["big_bulk"]["ok"]:
         problems.append(f"big bulk enqueue beside users: {results['big_bulk']}")
     lines += [f"- problem: {problem}" for problem in problems] or ["Every check held."]
@@ -124,7 +139,7 @@ def main(argv=None):
     results = {"machine": machine()}
     with tempfile.TemporaryDirectory(prefix="queuectl-chaos-") as scratch:
         scratch = Path(scratch)
-        for name in ("soak", "bulk", "contention", "big"):
+        for name in ("soak", "bulk", "contention", "big", "outage-sqlite", "outage-postgres"):
             (scratch / name).mkdir()
         print("== 1/4 soak", flush=True)
         results["soak"] = soak.run_soak(scratch / "soak", jobs=500 if args.quick else 5000)
@@ -139,8 +154,19 @@ def main(argv=None):
         print("\n== 4/4 a big bulk enqueue beside users", flush=True)
         results["big_bulk"] = bulk_kill.run_big_bulk_beside_users(scratch / "big",
                                                                   jobs=50_000 if args.quick else 500_000)
+        print("\n== 5/5 the API while its database is away", flush=True)
+        results["api_outage"] = []
+        postgres = os.environ.get("QUEUECTL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+        for backend in ("sqlite", "postgres"):
+            if backend == "postgres" and not api_outage.postgres_answers(postgres):
+                print("postgres: no server answers: skipped", flush=True)
+                continue
+            report = api_outage.run_outage(scratch / f"outage-{backend}", backend, 6 if args.quick else 12, postgres)
+            results["api_outage"].append(report)
+            print(api_outage.format_report(report), flush=True)
     results["finished_at"] = time.time()
-    results["ok"] = all(results[name]["ok"] for name in ("soak", "bulk_kill", "contention", "big_bulk"))
+    results["ok"] = (all(results[name]["ok"] for name in ("soak", "bulk_kill", "contention", "big_bulk"))
+                     and all(report["ok"] for report in results["api_outage"]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
