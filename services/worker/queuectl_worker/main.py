@@ -51,12 +51,17 @@ def _refuse(message):
 def job_directory(option):
     """Where jobs start: `--job-dir`, else $QUEUECTL_JOB_DIR, else $HOME (as cron does), else the user's home
     directory; as an absolute path. Exits 2 when it is not an existing directory."""
+    if option == "":
+        _refuse("--job-dir needs a directory")
     sources = (("--job-dir", option), ("QUEUECTL_JOB_DIR", os.environ.get("QUEUECTL_JOB_DIR")),
-               ("HOME", os.environ.get("HOME")))
+               ("HOME", os.environ.get("HOME")))  # set but empty counts as unset, as for any variable here
     source, value = next(((name, value) for name, value in sources if value),
                          ("the user's home directory", None))
     if value is None:
-        value = pwd.getpwuid(os.getuid()).pw_dir
+        try:
+            value = pwd.getpwuid(os.getuid()).pw_dir
+        except KeyError:  # a uid without a passwd entry (containers) and no HOME
+            _refuse("no job directory: give one with --job-dir DIR or QUEUECTL_JOB_DIR (or set HOME)")
     path = os.path.abspath(os.path.expanduser(value))
     if not os.path.isdir(path):
         _refuse(f"the job directory {path} (from {source}) does not exist or is not a directory;"
