@@ -87,6 +87,9 @@ def test_a_missing_job_directory_is_refused_at_start(db_path, tmp_path):
         result = subprocess.run([*args, "--burst"], capture_output=True, text=True, timeout=60,
                                 env={**os.environ, **QUIET, "QUEUECTL_DB": str(db_path), **env})
         assert_refused(result, 2, "job directory", "does not exist")
+    empty = subprocess.run([QUEUECTL_WORKER, "--job-dir", "", "--burst"], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, **QUIET, "QUEUECTL_DB": str(db_path)})
+    assert_refused(empty, 2, "--job-dir needs a directory")
 
 
 def test_a_job_directory_removed_while_the_worker_runs_fails_that_run_and_the_worker_goes_on(
