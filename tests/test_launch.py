@@ -26,10 +26,11 @@ def method(request, monkeypatch):
     return request.param
 
 
-def run(command, env=None):
+def run(command, env=None, cwd=None):
     """(return code, output) of `command` started by start_shell, waited for."""
     with tempfile.TemporaryFile() as output:
-        child = launch.start_shell(command, output.fileno(), (("PATH", os.environ["PATH"]), ("HOME", "/h")), env)
+        child = launch.start_shell(command, output.fileno(), (("PATH", os.environ["PATH"]), ("HOME", "/h")), env,
+                                   cwd=cwd)
         code = child.wait(timeout=30)
         output.seek(0)
         return code, output.read().decode()
@@ -57,6 +58,15 @@ def test_the_job_gets_exactly_the_environment_given(method):
                        {"QUEUECTL_JOB_ID": "j1", "PATH": "/usr/bin:/bin"})
     # The extra variables are added to the base ones and replace those of the same name (once, not twice).
     assert (code, output.split()) == (0, ["j1|/usr/bin:/bin|/h", "1"])
+
+
+def test_the_shell_starts_in_the_directory_given_and_a_missing_one_is_an_os_error(method, tmp_path):
+    assert run("pwd", cwd=str(tmp_path)) == (0, f"{tmp_path}\n")
+    assert run("pwd") == (0, f"{os.getcwd()}\n")  # none given: this process's own
+    before = {child.pid for child in psutil.Process().children()}
+    with pytest.raises(FileNotFoundError):
+        run("pwd", cwd=str(tmp_path / "gone"))
+    assert {child.pid for child in psutil.Process().children()} <= before
 
 
 def test_the_shell_leads_its_own_session_and_process_group(method):

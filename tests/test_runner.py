@@ -1,12 +1,15 @@
-"""A job's output as the runner keeps it: in an anonymous file, its tail read while the job writes, trimmed."""
+"""A job's output as the runner keeps it: read from a pipe while the job writes, its tail kept, stored as text."""
 
 import os
+import signal
+import time
 
-from queuectl_worker.runner import OUTPUT_TAIL_BYTES, JobProcess
+import pytest
+from queuectl_worker.runner import OUTPUT_TAIL_BYTES, JobProcess, output_text
 
 
-def run_to_end(command, env=None):
-    job = JobProcess(command, env or {})
+def run_to_end(command, env=None, cwd=None):
+    job = JobProcess(command, env or {}, cwd=cwd)
     while not job.wait(30):
         pass
     return job
@@ -35,20 +38,64 @@ def test_reading_the_output_while_the_job_writes_never_disturbs_what_it_writes()
         job.close()
 
 
-def test_trimming_frees_the_memory_of_all_but_the_tail_and_keeps_the_tail():
+def test_a_large_output_costs_the_runner_its_tail_only_and_every_byte_is_counted():
     job = run_to_end("head -c 20000000 /dev/zero; echo end")
     try:
-        size = job.output_size()
-        assert size == 20_000_004
-        assert os.fstat(job._output).st_blocks * 512 >= 20_000_000
-        job.trim_output()
-        assert job.output_size() == size  # offsets stay valid for `logs --follow`
-        assert os.fstat(job._output).st_blocks * 512 <= OUTPUT_TAIL_BYTES + 8192
+        assert job.output_size() == 20_000_004  # offsets stay valid for `logs --follow`
+        assert len(job._tail) == OUTPUT_TAIL_BYTES  # the rest was read and dropped, never held
         text, offset = job.output_snapshot()
-        assert text.endswith("\x00" * 100 + "end\n")
-        assert offset == size - OUTPUT_TAIL_BYTES
+        assert offset == 20_000_004 - OUTPUT_TAIL_BYTES
+        assert text.endswith("\\x00" * 100 + "end\n")  # NUL is stored escaped: PostgreSQL text cannot hold it
     finally:
         job.close()
+
+
+def test_output_is_bytes_stored_as_text_with_invalid_utf8_and_nul_escaped():
+    assert output_text(b"a\x00b\xffc \xc3\xa9 \xed\xa0\x80") == "a\\x00b\\xffc \u00e9 \\xed\\xa0\\x80"
+    job = run_to_end("printf 'a\\000b\\377c'")
+    try:
+        assert job.output_snapshot() == ("a\\x00b\\xffc", 0)
+    finally:
+        job.close()
+
+
+def test_a_job_that_closes_its_output_early_is_waited_for_without_spinning():
+    # At end of file the pipe stays readable for ever: waiting on it would spin the worker's CPU.
+    job = JobProcess("exec >&- 2>&-; sleep 1", {})
+    try:
+        cpu = time.process_time()
+        while not job.wait(10):
+            pass
+        assert time.process_time() - cpu < 0.5
+        assert job.exit_status == 0
+    finally:
+        job.close()
+
+
+def test_a_job_that_prints_while_it_is_being_ended_does_not_hang_on_a_full_pipe():
+    # It ignores SIGTERM and keeps printing: kill_tree reads meanwhile and kills it after the grace.
+    job = JobProcess("trap '' TERM; while :; do echo still-here; done", {})
+    try:
+        job.wait(0.2)
+        started = time.monotonic()
+        job.kill_tree(grace=0.5)
+        assert time.monotonic() - started < 10
+        assert job.exit_status == -signal.SIGKILL
+        assert job.output_tail().endswith("still-here\n")
+    finally:
+        job.close()
+
+
+def test_the_job_starts_in_the_directory_given_and_a_missing_one_is_an_os_error(tmp_path):
+    job = run_to_end("pwd", cwd=str(tmp_path))
+    try:
+        assert job.output_tail() == f"{tmp_path}\n"
+    finally:
+        job.close()
+    fds_before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(FileNotFoundError):
+        JobProcess("pwd", {}, cwd=str(tmp_path / "gone"))
+    assert len(os.listdir("/proc/self/fd")) == fds_before  # the pipe was closed, no child left to reap
 
 
 def test_the_job_sees_the_extra_environment_and_not_the_service_token(monkeypatch):

@@ -20,21 +20,29 @@ def worker():
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Kill a run after this many seconds (a job's own timeout wins).")
 @click.option("--burst", is_flag=True, help="Exit once no job is pending, processing or failed.")
+@click.option("--job-dir", metavar="DIR",
+              help="The directory jobs start in (default: $QUEUECTL_JOB_DIR, else $HOME); never the database's.")
 @pass_context
-def start(ctx, count, timeout, burst):
+def start(ctx, count, timeout, burst, job_dir):
     """Run COUNT workers in the foreground until `worker stop`, SIGTERM or Ctrl-C.
 
     The first signal lets running jobs finish; a second one kills them and hands them back.
     """
-    args = [sys.executable, "-m", "queuectl_worker", "--count", str(count)]
+    from queuectl_core.secret_env import exec_without_secrets
+
+    # -P: the worker's modules never come from the current directory, where a job may have written files.
+    args = [sys.executable, "-P", "-m", "queuectl_worker", "--count", str(count)]
     if timeout is not None:
         args += ["--timeout", repr(timeout)]
     if burst:
         args.append("--burst")
+    if job_dir is not None:
+        args += ["--job-dir", job_dir]
     if ctx.db:
         os.environ["QUEUECTL_DB"] = ctx.db
-    # The worker service is its own program: replace this process with it.
-    os.execv(sys.executable, args)
+    # The worker service is its own program: replace this process with it, without the service's secrets (a job
+    # can read its worker's /proc/PID/environ).
+    exec_without_secrets(args)
 
 
 @worker.command()

@@ -7,7 +7,8 @@
  * does the same few steps as Popen's vfork path, in C, plus that prctl:
  *
  *   vfork; in the child: default signal handlers, the parent's signal mask, setsid, PR_SET_PDEATHSIG,
- *   exit if the worker is already gone, stdin/stdout/stderr, close every other descriptor, execve.
+ *   exit if the worker is already gone, the job's directory, stdin/stdout/stderr, close every other
+ *   descriptor, execve.
  *
  * Only async-signal-safe calls run in the child, which shares the parent's memory until execve.
  */
@@ -61,8 +62,8 @@ static void close_from(int first)
 }
 
 /* In the vforked child: never returns. Failures are reported through *error (shared memory). */
-static void child(char **argv, char **envp, int stdin_fd, int stdout_fd, int stderr_fd, pid_t parent,
-                  const sigset_t *old_mask, volatile int *error)
+static void child(char **argv, char **envp, const char *cwd, int stdin_fd, int stdout_fd, int stderr_fd,
+                  pid_t parent, const sigset_t *old_mask, volatile int *error)
 {
     struct sigaction action = {0};
     action.sa_handler = SIG_DFL;
@@ -78,6 +79,8 @@ static void child(char **argv, char **envp, int stdin_fd, int stdout_fd, int std
         goto fail;
     if (getppid() != parent) /* the worker died before the prctl: nobody would end this job */
         _exit(127);
+    if (cwd != NULL && chdir(cwd) < 0)
+        goto fail;
     if (dup2(stdin_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0)
         goto fail;
     close_from(3);
@@ -89,17 +92,25 @@ fail:
 }
 
 PyDoc_STRVAR(spawn_doc,
-"spawn(argv, env, stdin_fd, stdout_fd, stderr_fd) -> pid\n\n"
+"spawn(argv, env, stdin_fd, stdout_fd, stderr_fd, cwd=None) -> pid\n\n"
 "Start argv[0] (a path) with argv and env (sequences of bytes, env as b'KEY=value'), as the leader\n"
-"of a new session, with PR_SET_PDEATHSIG = SIGKILL, its standard streams on the given descriptors\n"
-"and no other descriptor open. The caller reaps the child. OSError if it could not be started.");
+"of a new session, with PR_SET_PDEATHSIG = SIGKILL, in the directory cwd (bytes; None: this\n"
+"process's), its standard streams on the given descriptors and no other descriptor open. The caller\n"
+"reaps the child. OSError if it could not be started.");
 
 static PyObject *spawn(PyObject *module, PyObject *args)
 {
-    PyObject *argv_object, *env_object, *argv_keep = NULL, *env_keep = NULL;
+    PyObject *argv_object, *env_object, *cwd_object = Py_None, *argv_keep = NULL, *env_keep = NULL;
     int stdin_fd, stdout_fd, stderr_fd;
-    if (!PyArg_ParseTuple(args, "OOiii", &argv_object, &env_object, &stdin_fd, &stdout_fd, &stderr_fd))
+    if (!PyArg_ParseTuple(args, "OOiii|O", &argv_object, &env_object, &stdin_fd, &stdout_fd, &stderr_fd,
+                          &cwd_object))
         return NULL;
+    if (cwd_object != Py_None && !PyBytes_Check(cwd_object)) {
+        PyErr_SetString(PyExc_TypeError, "cwd must be bytes or None");
+        return NULL;
+    }
+    /* Borrowed from the arguments, which outlive the call. */
+    const char *cwd = cwd_object == Py_None ? NULL : PyBytes_AS_STRING(cwd_object);
     char **argv = byte_strings(argv_object, &argv_keep);
     if (argv == NULL)
         return NULL;
@@ -122,7 +133,7 @@ static PyObject *spawn(PyObject *module, PyObject *args)
     pthread_sigmask(SIG_BLOCK, &all, &old_mask);
     pid_t pid = vfork();
     if (pid == 0)
-        child(argv, envp, stdin_fd, stdout_fd, stderr_fd, parent, &old_mask, &error);
+        child(argv, envp, cwd, stdin_fd, stdout_fd, stderr_fd, parent, &old_mask, &error);
     int vfork_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 

@@ -3,32 +3,48 @@
 import functools
 import os
 import signal
-import subprocess
-import tempfile
 import time
 
 import psutil
+from queuectl_core.secret_env import without_secrets
 from queuectl_core.waiting import wait_readable
 
-from . import launch, linux
+from . import launch
 
 OUTPUT_TAIL_BYTES = 64 * 1024  # kept per run; a job printing 20 MB costs 64 KiB in the database
-# A running job's output lives in memory; past this size the worker frees all but the tail (checked with each
-# output flush), so a job printing gigabytes costs memory only for what it prints between two checks.
-OUTPUT_TRIM_BYTES = 4 * 1024 * 1024
-PAGE = 4096
+# Read per call at most (then the loop goes on): a job that writes without pause cannot starve the worker's heartbeat.
+READ_CHUNK_BYTES = 64 * 1024
+READS_PER_DRAIN = 64
 KILL_GRACE_SECONDS = 2.0  # between SIGTERM and SIGKILL when a job's tree is ended
-_HIDDEN_VARIABLES = ("QUEUECTL_API_TOKEN",)  # secrets of the service that jobs have no business reading
+NO_PIDFD_STEP_SECONDS = 0.01
 
 
 class JobProcess:
-    """A job's `/bin/sh -c COMMAND`, leading its own process group, output into an anonymous file."""
+    """A job's `/bin/sh -c COMMAND`, leading its own process group, its output read from a pipe.
 
-    def __init__(self, command, extra_env):
-        self._output = _output_file()
+    The output goes through a pipe the worker reads while it waits, keeping only the last OUTPUT_TAIL_BYTES: its
+    memory stays the same however much a job prints and however fast (an in-memory file grew by what the job
+    wrote between two trims: `head -c 300000000 /dev/zero` took the worker to ~300 MiB). A job that writes faster
+    than the worker reads waits for it (the pipe is full), as it would for a terminal."""
+
+    def __init__(self, command, extra_env, cwd=None):
+        """Start the shell in the directory `cwd` (None: the worker's own); OSError when it cannot be started
+        (`cwd` missing, say): nothing is left behind then."""
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
         self.started = time.monotonic()
-        # If this worker dies, even by SIGKILL, the kernel kills the job's shell (PR_SET_PDEATHSIG).
-        self.process = launch.start_shell(command, self._output, _job_environment(), extra_env)
+        try:
+            # If this worker dies, even by SIGKILL, the kernel kills the job's shell (PR_SET_PDEATHSIG).
+            self.process = launch.start_shell(command, write_end, _job_environment(), extra_env, cwd=cwd)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)  # the job holds its own copies: end of file once it and its children are gone
+        os.set_blocking(read_end, False)
+        self._output = read_end
+        self._output_open = True  # until end of file
+        self._tail = bytearray()
+        self._size = 0  # bytes read so far
         self.pid = self.process.pid
         try:
             self._pidfd = os.pidfd_open(self.pid)
@@ -41,16 +57,26 @@ class JobProcess:
         return self.process.poll()
 
     def wait(self, timeout, other_fds=()):
-        """Wait up to `timeout` seconds for the shell to exit or one of `other_fds` to be readable."""
-        if self._pidfd is not None:
-            wait_readable([self._pidfd, *other_fds], timeout)
-        else:  # no pidfd: poll in short steps
-            deadline = time.monotonic() + max(timeout, 0)
-            while self.process.poll() is None and time.monotonic() < deadline:
-                ready = wait_readable(list(other_fds), min(0.01, deadline - time.monotonic()))
-                if ready:
-                    break
-        return self.process.poll() is not None
+        """Wait up to `timeout` seconds for the shell to exit or one of `other_fds` to be readable, reading the
+        job's output meanwhile. True when the shell has exited."""
+        deadline = time.monotonic() + max(timeout, 0)
+        while True:
+            fds = [*other_fds]
+            if self._output_open:
+                fds.append(self._output)
+            if self._pidfd is not None:
+                fds.append(self._pidfd)
+                left = deadline - time.monotonic()
+            else:  # no pidfd: poll the child in short steps
+                left = min(NO_PIDFD_STEP_SECONDS, deadline - time.monotonic())
+            ready = wait_readable(fds, left)
+            if self._output in ready:
+                self._read_output()
+            if self.process.poll() is not None:
+                self._read_output()
+                return True
+            if any(fd in ready for fd in other_fds) or time.monotonic() >= deadline:
+                return False
 
     def end_leftovers(self):
         """After the shell exited: terminate what it left running in its process group."""
@@ -71,10 +97,7 @@ class JobProcess:
             tree = []
         _signal_all(self.pid, tree, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        try:
-            self.process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
+        self.wait(grace)  # reading its output: a job that prints while it ends must not block on a full pipe
         _, alive = psutil.wait_procs(tree, timeout=max(0.0, deadline - time.monotonic()))
         _signal_all(self.pid, alive, signal.SIGKILL)
         self.process.wait()
@@ -84,57 +107,66 @@ class JobProcess:
         return self.output_snapshot(limit)[0]
 
     def output_size(self):
-        """Bytes of output so far (one fstat: cheap enough to ask often)."""
-        return os.fstat(self._output).st_size
-
-    def trim_output(self):
-        """Free the memory of all but the output's tail (a hole punched before it; offsets stay valid)."""
-        size = self.output_size()
-        if size > OUTPUT_TRIM_BYTES:
-            linux.punch_hole(self._output, 0, (size - OUTPUT_TAIL_BYTES) // PAGE * PAGE)
+        """Bytes of output so far (reading what is waiting in the pipe first)."""
+        self._read_output()
+        return self._size
 
     def output_snapshot(self, limit=OUTPUT_TAIL_BYTES):
-        """(text, offset): the last `limit` bytes at most, as text, and how many bytes came before them.
+        """(text, offset): the last `limit` bytes at most (`limit` <= OUTPUT_TAIL_BYTES), as text, and how many
+        bytes came before them.
 
-        The kept part starts on a UTF-8 character boundary, so a reader that follows the output by
-        byte offsets (`queuectl logs --follow`) never splits a character."""
-        # pread, not seek + read: the file offset is shared with the job's stdout, which writes at it.
-        size = self.output_size()
-        offset = max(0, size - limit)
-        raw = os.pread(self._output, size - offset, offset)
+        The kept part starts on a UTF-8 character boundary, so a reader that follows the output by byte offsets
+        (`queuectl logs --follow`) never splits a character. Output is bytes: see output_text()."""
+        self._read_output()
+        raw = bytes(self._tail[-limit:])
+        offset = self._size - len(raw)
         if offset:
             skip = next((i for i, byte in enumerate(raw[:4]) if byte & 0xC0 != 0x80), 0)
             raw, offset = raw[skip:], offset + skip
-        text = raw.decode("utf-8", errors="replace")
+        text = output_text(raw)
         if offset:
             text = f"[... {offset} earlier bytes not kept ...]\n" + text
         return text, offset
 
     def close(self):
-        """Release the output file and the pidfd."""
+        """Release the output pipe and the pidfd."""
         os.close(self._output)
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
 
+    def _read_output(self):
+        """Read what the pipe holds now (up to READS_PER_DRAIN chunks), keeping only the tail."""
+        for _ in range(READS_PER_DRAIN):
+            if not self._output_open:
+                return
+            try:
+                chunk = os.read(self._output, READ_CHUNK_BYTES)
+            except BlockingIOError:
+                return
+            if not chunk:
+                self._output_open = False  # every writer is gone: never wait on it again (it stays readable)
+                return
+            self._size += len(chunk)
+            if len(chunk) >= OUTPUT_TAIL_BYTES:
+                self._tail = bytearray(chunk[-OUTPUT_TAIL_BYTES:])
+            else:
+                self._tail += chunk
+                if len(self._tail) > OUTPUT_TAIL_BYTES:
+                    del self._tail[:len(self._tail) - OUTPUT_TAIL_BYTES]
 
-def _output_file():
-    """A descriptor of an anonymous file for a job's output: in memory (memfd_create, ~5 µs) where possible; a
-    temp file on ext4 costs 20-200 µs of CPU to create and free, a fifth of a no-op job's whole overhead."""
-    try:
-        return os.memfd_create("queuectl-job-output", os.MFD_CLOEXEC)
-    except (AttributeError, OSError):
-        output = tempfile.TemporaryFile(prefix="queuectl-job-")
-        descriptor = os.dup(output.fileno())  # close-on-exec, like every descriptor Python opens
-        output.close()  # the descriptor keeps the (unlinked) file
-        return descriptor
+
+def output_text(raw):
+    """A job's output bytes as text that any database stores: invalid UTF-8 escaped (`\\xff`), and NUL, which
+    PostgreSQL text cannot hold, written `\\x00`; so every byte survives, readable."""
+    return raw.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
 
 
 @functools.cache
 def _job_environment():
-    """The worker's environment without its secrets, as (name, value) pairs (read once: the worker does not
-    change it)."""
-    return tuple((k, v) for k, v in os.environ.items() if k not in _HIDDEN_VARIABLES)
+    """The worker's environment without the service's secrets, as (name, value) pairs (read once: the worker does
+    not change it)."""
+    return tuple(without_secrets(os.environ).items())
 
 
 def _signal_all(group_leader, processes, signal_number):

@@ -47,8 +47,9 @@ def make_worker_id(host, pid):
 class Worker:
     """Claims and runs jobs until asked to stop (signal or `worker stop`) or, in burst mode, idle."""
 
-    def __init__(self, db_location=None, timeout=None, burst=False, stop_grace=None):
+    def __init__(self, db_location=None, timeout=None, burst=False, stop_grace=None, job_dir=None):
         self.store = open_store(db_location)
+        self.job_dir = job_dir  # where jobs start (None: this process's directory)
         self.store.line_up_writers()
         self.default_timeout = timeout
         self.stop_grace = stop_grace  # after a stop signal, seconds a running job may still take
@@ -170,14 +171,14 @@ class Worker:
         """Run a claimed job to its end and record the outcome (fenced by the claim's token); return the next
         claim taken in the same transaction, or None."""
         timeout = claim.job["timeout"] or self.default_timeout
-        job = JobProcess(
-            claim.job["command"],
-            {
-                "QUEUECTL_JOB_ID": claim.id,
-                "QUEUECTL_ATTEMPT": str(claim.attempt),
-                "QUEUECTL_WORKER_ID": self.id,
-            },
-        )
+        environment = {"QUEUECTL_JOB_ID": claim.id, "QUEUECTL_ATTEMPT": str(claim.attempt),
+                       "QUEUECTL_WORKER_ID": self.id}
+        try:
+            job = JobProcess(claim.job["command"], environment, cwd=self.job_dir)
+        except OSError as error:  # the job directory vanished, say: that run fails, the worker goes on
+            where = f" in {self.job_dir}" if self.job_dir else ""
+            outcome = Outcome(FAILED, None, f"could not start the job{where}: {error.strerror or error}")
+            return self._record(claim, outcome, "")
         deadline = job.started + timeout if timeout else None
         renewed = time.monotonic()  # the lease was last renewed (at the claim)
         next_flush = job.started + OUTPUT_FLUSH_SECONDS
@@ -217,7 +218,6 @@ class Worker:
                     size = job.output_size()
                     if size != flushed_size:
                         flushed_size = size
-                        job.trim_output()
                         cancel_requested = self._flush_output(claim, job)
                 if cancel_requested and outcome is None:
                     job.kill_tree()
