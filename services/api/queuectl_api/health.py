@@ -4,10 +4,9 @@ Their callers are anonymous, so when the database fails they say only that it do
 database file, or the PostgreSQL host and user) goes to the server's log."""
 
 import logging
-import sqlite3
 
 from flask import Blueprint, Response, request
-from queuectl_core.errors import DatabaseUnusable
+from queuectl_core.errors import DatabaseError, DatabaseUnusable
 
 from . import metrics
 from .errors import error_response
@@ -18,16 +17,7 @@ log = logging.getLogger("queuectl.api")
 UNAVAILABLE = "the database does not answer (the reason is in the server's log)"
 
 
-def _database_errors():
-    errors = [DatabaseUnusable, sqlite3.Error]
-    try:
-        import psycopg
-    except ImportError:  # installed with the API; only a SQLite-only install lacks it
-        return tuple(errors)
-    return (*errors, psycopg.Error)
-
-
-DATABASE_ERRORS = _database_errors()
+DATABASE_ERRORS = (DatabaseUnusable, DatabaseError)  # the store's own, whichever the backend
 
 
 def _unavailable(error):
