@@ -249,3 +249,17 @@ def test_another_programs_database_is_refused_and_left_alone(tmp_path):
         SqliteStore(str(versioned))
     tables = {r[0] for r in sqlite3.connect(foreign).execute("SELECT name FROM sqlite_master")}
     assert tables == {"notes"}
+
+
+def test_a_commit_that_fails_is_rolled_back_and_the_next_transaction_works(sqlite_path):
+    """A COMMIT can fail and leave SQLite's transaction open (here a deferred foreign key; a full disk or an I/O
+    error alike): the store rolls it back, so the connection's next BEGIN does not fail too."""
+    store = SqliteStore(str(sqlite_path))
+    with pytest.raises(sqlite3.IntegrityError) as raised:  # a constraint stays the driver's error (see _translation_of)
+        with store._transaction() as connection:
+            connection.execute("PRAGMA defer_foreign_keys = ON")
+            connection.execute("INSERT INTO runs (job_seq, attempt, started_at, worker_id) VALUES (999, 1, 0, 'w')")
+    assert "FOREIGN KEY" in str(raised.value)
+    assert not store.connection.in_transaction
+    assert add(store, id="after")["state"] == "pending"
+    assert store._read("SELECT count(*) FROM runs").fetchone()[0] == 0
