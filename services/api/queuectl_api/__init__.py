@@ -12,7 +12,7 @@ def create_app(test_config=None):
 
     Reads QUEUECTL_DB and QUEUECTL_API_TOKEN; `test_config` overrides them (and any Flask setting).
     Raises MissingToken when no token is configured."""
-    from . import api, control, dashboard, errors, health, security, storage
+    from . import api, audit, control, dashboard, errors, health, security, storage
 
     app = Flask(__name__)
     app.config.from_mapping(load_config(test_config))
@@ -22,6 +22,7 @@ def create_app(test_config=None):
     errors.init_app(app)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(control.blueprint)
+    app.register_blueprint(audit.blueprint)
     app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(health.blueprint)
     return app

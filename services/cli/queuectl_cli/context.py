@@ -17,6 +17,20 @@ class Context:
         self._store = None
 
     @property
+    def actor(self):
+        """Who is acting, for the audit log: cli:USER@HOST (the one place the CLI's commands take it from)."""
+        import getpass
+        import socket
+
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # a uid without a name (a container run with --user 1234): its number
+            import os
+
+            user = str(os.getuid())
+        return f"cli:{user}@{socket.gethostname()}"
+
+    @property
     def store(self):
         if self._store is None:
             self._store = self.open(self.db)

@@ -139,9 +139,10 @@ class PostgresStore(Store):
             cursor.executemany(statement, rows)
 
     def _after_copy(self, connection):
-        # Rows came in with their own seq: move the sequence past them.
-        connection.execute("SELECT setval(pg_get_serial_sequence('jobs', 'seq'), coalesce(max(seq), 0) + 1, false)"
-                           " FROM jobs")
+        # Rows came in with their own seq: move the sequences past them.
+        for table in ("jobs", "audit"):
+            connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'seq'), coalesce(max(seq), 0) + 1,"
+                               f" false) FROM {table}")
         # Copied rows are not counted by the enqueue paths: count them all again. SHARE mode waits for every other
         # writer of jobs to commit and keeps them out until this commits, so none of their counts is lost.
         connection.execute("LOCK TABLE jobs IN SHARE MODE")
