@@ -6,6 +6,7 @@ at an export of the older tree) to compare:
 
     .venv/bin/python benchmarks/metrics_counters.py scrape --runs 1000000
     .venv/bin/python benchmarks/metrics_counters.py claims --rounds 5
+    .venv/bin/python benchmarks/metrics_counters.py count      # the trigger vs a statement of its own (code after)
 
 The runs are seeded straight with SQL (seeding only), finished; where the run totals exist they are then summed
 from those runs as the migration does (a trigger fired 1M times in one seeding transaction updates one row 1M times,
@@ -164,9 +165,74 @@ def claims(args):
     return {key: {name: round(value, 1) for name, value in figures.items()} for key, figures in measured.items()}
 
 
+COUNT_STATEMENTS = {  # what a statement of its own in RunsMixin._finish would run instead of the trigger
+    "sqlite": "UPDATE run_totals SET succeeded = succeeded + :s, failed = failed + :f,"
+              " duration_ms = duration_ms + :ms WHERE bucket = :b",
+    "postgres": "INSERT INTO run_totals (bucket, slot, succeeded, failed, duration_ms)"
+                " VALUES (%(b)s, queuectl_count_slot(), %(s)s, %(f)s, %(ms)s) ON CONFLICT (bucket, slot) DO UPDATE"
+                " SET succeeded = run_totals.succeeded + excluded.succeeded, failed = run_totals.failed"
+                " + excluded.failed, duration_ms = run_totals.duration_ms + excluded.duration_ms",
+}
+
+
+def count_cost(location, backend, runs=3000):
+    """Median µs of the statement that finishes a run (one transaction each, commit not timed): with the trigger,
+    without it, and without it but with a statement of its own that counts the run."""
+    from queuectl_core.store import open_store
+
+    store = open_store(location)
+    dialect = store.q.dialect
+    with store._transaction() as connection:
+        connection.execute(dialect("INSERT INTO jobs (id, command, state, max_retries, run_at, created_at,"
+                                   " updated_at) VALUES ('j', 'true', 'processing', 3, 0, 0, 0)"))
+        seq = connection.execute(dialect("SELECT seq FROM jobs")).fetchone()[0]
+        store._execute_many(connection, dialect("INSERT INTO runs (job_seq, attempt, started_at, worker_id)"
+                                                " VALUES (:seq, :attempt, 0, 'w')"),
+                            [{"seq": seq, "attempt": n} for n in range(1, 3 * runs + 1)])
+    finish = dialect("UPDATE runs SET finished_at = 1000, exit_code = 0, output = '' WHERE job_seq = :seq"
+                     " AND attempt = :attempt")
+
+    def timed(first, statement=None):
+        seconds = []
+        for attempt in range(first, first + runs):
+            with store._transaction() as connection:
+                begin = time.perf_counter()
+                connection.execute(finish, {"seq": seq, "attempt": attempt})
+                if statement:
+                    connection.execute(statement, {"b": 3, "s": 1, "f": 0, "ms": 1000})
+                seconds.append(time.perf_counter() - begin)
+        return round(median(seconds) * 1e6, 1)
+
+    try:
+        figures = {"trigger_us": timed(1)}
+        with store._transaction() as connection:
+            connection.execute("DROP TRIGGER run_totals_finish" + (" ON runs" if backend == "postgres" else ""))
+        figures["uncounted_us"] = timed(runs + 1)
+        figures["statement_us"] = timed(2 * runs + 1, COUNT_STATEMENTS[backend])
+        return figures
+    finally:
+        store.close()
+
+
+def count(args):
+    results = {}
+    if "sqlite" in args.backends:
+        results["sqlite"] = count_cost(os.path.join(scratch_dir("count"), "queue.db"), "sqlite")
+    if "postgres" in args.backends:
+        import postgres
+
+        if not postgres.missing_reason():
+            schema = postgres.Schema(synchronous_commit="off")
+            try:
+                results["postgres"] = count_cost(schema.url, "postgres")
+            finally:
+                schema.drop()
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("section", choices=("scrape", "claims"))
+    parser.add_argument("section", choices=("scrape", "claims", "count"))
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--scrapes", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5)
@@ -175,7 +241,7 @@ def main():
     args.backends = args.backends.split(",")
     import queuectl_core
 
-    figures = scrape(args) if args.section == "scrape" else claims(args)
+    figures = {"scrape": scrape, "claims": claims, "count": count}[args.section](args)
     print(json.dumps({"section": args.section, "code": os.path.dirname(queuectl_core.__file__), **figures}))
 
 

@@ -1,6 +1,7 @@
 """The run totals behind /metrics (migration "run totals", issue 13 item 8): kept as runs finish, they always give
 what a sum over every row of `runs` gave, on both backends (the `store` fixture is parametrized); a scrape no longer
-reads the runs, and deleting jobs takes nothing off the totals (Prometheus counters never go down)."""
+reads the runs, and deleting jobs takes nothing off the totals (Prometheus counters never go down). The oldest
+waiting job's age is found without reading every waiting job either."""
 
 import sqlite3
 import threading
@@ -170,9 +171,9 @@ def test_migrate_carries_the_totals_and_the_audit_log_over(sqlite_path, pg_url):
     target.close()
 
 
-def scrape_work(store):
+def scrape_work(store, table="runs"):
     """How much work one metrics snapshot takes: SQLite virtual machine steps (in hundreds), or on PostgreSQL the
-    rows of `runs` its statements read, counted by the server for the transaction the snapshot runs in."""
+    rows of `table` its statements read, counted by the server for the transaction the snapshot runs in."""
     if hasattr(store, "path"):
         steps = []
         store.connection.set_progress_handler(lambda: steps.append(1) and 0, 100)
@@ -185,7 +186,8 @@ def scrape_work(store):
         store.metrics_snapshot(now=NOW)
         return store.connection.execute(
             "SELECT sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))"
-            " FROM pg_stat_xact_user_tables WHERE schemaname = current_schema() AND relname = 'runs'").fetchone()[0]
+            " FROM pg_stat_xact_user_tables WHERE schemaname = current_schema() AND relname = %s",
+            (table,)).fetchone()[0]
 
 
 def test_a_scrape_costs_the_same_however_many_runs_there_are(store):
@@ -198,3 +200,42 @@ def test_a_scrape_costs_the_same_however_many_runs_there_are(store):
     many = scrape_work(store)
     # Summing the runs at each scrape read every one of them: thousands of rows, ~800 hundred-steps on SQLite.
     assert many <= few + 20, (few, many)
+
+
+def test_a_scrape_costs_the_same_however_many_jobs_wait(store):
+    store.enqueue_many([(n, check_job({"command": "true", "priority": n % 3})) for n in range(1, 11)], now=NOW)
+    few = scrape_work(store, "jobs")
+    store.enqueue_many([(n, check_job({"command": "true", "priority": n % 3})) for n in range(1, 3001)], now=NOW)
+    many = scrape_work(store, "jobs")
+    # min(run_at) over the waiting jobs read all 3,000 of them.
+    assert many <= few + 20, (few, many)
+
+
+def scanned_oldest(store, now):
+    return store._read(store.q.oldest_waiting, {"now": now}).fetchone()[0]
+
+
+def test_the_oldest_waiting_job_is_found_under_any_priority(store):
+    assert store.metrics_snapshot(now=NOW)["oldest_waiting_seconds"] == 0.0
+    jobs = [("high-new", 9, NOW - 1_000), ("low-old", -4, NOW - 50_000), ("mid", 0, NOW - 20_000),
+            ("later", 100, NOW + 60_000), ("mid-2", 0, NOW - 30_000)]
+    for job_id, priority, run_at in jobs:
+        store.enqueue(check_job({"command": "true", "id": job_id, "priority": priority}), now=run_at)
+    assert store.metrics_snapshot(now=NOW)["oldest_waiting_seconds"] == 50.0
+    assert store.claim_next("w", 30, now=NOW + 60_000).id == "later"  # processing: no longer waiting
+    claim = store.claim_next("w", 30, now=NOW)
+    assert claim.id == "high-new"
+    store.finish_run(claim, OUTCOMES[1], "", now=NOW)  # failed, due again after its backoff (2 s)
+    store.cancel("low-old", now=NOW)
+    assert store.metrics_snapshot(now=NOW)["oldest_waiting_seconds"] == 30.0
+    for now in (NOW - 40_000, NOW - 25_000, NOW, NOW + 1_999, NOW + 2_000):
+        oldest = scanned_oldest(store, now)
+        expected = 0.0 if oldest is None else (now - oldest) / 1000
+        assert store.metrics_snapshot(now=now)["oldest_waiting_seconds"] == expected, now
+    # More priorities than the skip scan steps through: the waiting jobs are read instead, with the same answer.
+    levels = Store.OLDEST_WAITING_LEVELS
+    store.enqueue_many([(n, check_job({"command": "true", "priority": 1000 + n})) for n in range(1, levels + 2)],
+                       now=NOW - 10)
+    assert store.metrics_snapshot(now=NOW)["oldest_waiting_seconds"] == 30.0
+    store.enqueue(check_job({"command": "true", "priority": 5000}), now=NOW - 90_000)
+    assert store.metrics_snapshot(now=NOW)["oldest_waiting_seconds"] == 90.0

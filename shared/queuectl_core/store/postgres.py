@@ -13,7 +13,7 @@ from ..errors import DatabaseUnusable
 from .base import Store
 from .enqueue import BULK_COLUMNS
 from .postgres_schema import CHANNEL, migrate
-from .sql import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, WAITING, to_pyformat
+from .sql import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, WAITING, oldest_waiting_levels, to_pyformat
 
 # SKIP LOCKED: concurrent claimers pass over a row another transaction is taking instead of waiting.
 CLAIM = f"""
@@ -29,6 +29,7 @@ CLAIM = f"""
 SQL = SimpleNamespace(
     **{name: to_pyformat(statement) for name, statement in PORTABLE.items()},
     claim=CLAIM,
+    oldest_waiting_levels=to_pyformat(oldest_waiting_levels()),
     # Kept by triggers and by count_new_jobs in the enqueue transactions (migration 4), one row per state and slot.
     counts="SELECT state, sum(n)::bigint FROM job_counts GROUP BY state",
     count_new_jobs=("INSERT INTO job_counts (state, slot, n) VALUES ('pending', queuectl_count_slot(), %(n)s)"

@@ -17,6 +17,8 @@ class ReportsMixin:
     }
     # Upper bounds (seconds) of the run duration histogram that /metrics exports (see sql.run_bucket).
     RUN_DURATION_BUCKETS = RUN_DURATION_BUCKETS
+    # Priorities the oldest waiting job's skip scan steps through before it reads every waiting job instead.
+    OLDEST_WAITING_LEVELS = 64
 
     def ping(self):
         """Read the schema once; DatabaseUnusable when the database does not answer."""
@@ -66,6 +68,14 @@ class ReportsMixin:
             series.append({"minute": to_iso(minute * 60_000), "succeeded": succeeded, "failed": total - succeeded})
         return series
 
+    def _oldest_waiting(self, now):
+        """The run_at (ms) of the oldest due waiting job, None when none is due: a skip scan over the priorities,
+        or a scan of the waiting jobs when they have more than OLDEST_WAITING_LEVELS priorities."""
+        levels, oldest = self._read(self.q.oldest_waiting_levels, {"levels": self.OLDEST_WAITING_LEVELS}).fetchone()
+        if levels >= self.OLDEST_WAITING_LEVELS:
+            return self._read(self.q.oldest_waiting, {"now": now}).fetchone()[0]
+        return oldest if oldest is not None and oldest <= now else None
+
     def metrics_snapshot(self, now=None):
         """What /metrics exports, read at once from the database: job counts, finished runs by outcome,
         run durations (cumulative histogram buckets, count, sum), live workers, oldest waiting job's age.
@@ -82,7 +92,7 @@ class ReportsMixin:
         for index, seconds in enumerate(self.RUN_DURATION_BUCKETS):
             within += sum(totals.get(index, (0, 0, 0))[:2])
             buckets.append((seconds, within))
-        oldest = self._read(self.q.oldest_waiting, {"now": now}).fetchone()[0]
+        oldest = self._oldest_waiting(now)
         return {
             "jobs": self.counts(),
             "runs": {"succeeded": succeeded, "failed": finished - succeeded},
