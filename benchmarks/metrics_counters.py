@@ -5,6 +5,7 @@ finish (migration "run totals"). Run this file with the code before and after th
 at an export of the older tree) to compare:
 
     .venv/bin/python benchmarks/metrics_counters.py scrape --runs 1000000
+    .venv/bin/python benchmarks/metrics_counters.py scrape --runs 0 --waiting 1000000   # the oldest waiting job
     .venv/bin/python benchmarks/metrics_counters.py claims --rounds 5
     .venv/bin/python benchmarks/metrics_counters.py count      # the trigger vs a statement of its own (code after)
 
@@ -48,6 +49,8 @@ def total_runs(execute, slot):
 
 def seed_sqlite(path, count, now):
     """`count` completed jobs with one finished run each."""
+    if not count:
+        return
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("BEGIN IMMEDIATE")
     connection.execute(
@@ -68,6 +71,8 @@ def seed_postgres(url, count, now):
     """The same on PostgreSQL."""
     import psycopg
 
+    if not count:
+        return
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(
             "INSERT INTO jobs (id, command, state, max_retries, priority, run_at, created_at, updated_at, run_count)"
@@ -113,6 +118,10 @@ def scrape(args):
         open_store(path).close()
         begin = time.perf_counter()
         seed_sqlite(path, args.runs, now)
+        if args.waiting:
+            from common import seed_pending
+
+            seed_pending(path, args.waiting, now)
         seeded = time.perf_counter() - begin
         seconds, snapshot = time_scrapes(path, args.scrapes)
         results["sqlite"] = {"scrape_ms": round(seconds * 1000, 2), "seed_seconds": round(seeded, 1),
@@ -130,6 +139,8 @@ def scrape(args):
                 open_store(schema.url).close()
                 begin = time.perf_counter()
                 seed_postgres(schema.url, args.runs, now)
+                if args.waiting:
+                    postgres.seed_pending(schema.url, args.waiting, now)
                 seeded = time.perf_counter() - begin
                 seconds, snapshot = time_scrapes(schema.url, args.scrapes)
                 results["postgres"] = {"scrape_ms": round(seconds * 1000, 2), "seed_seconds": round(seeded, 1),
@@ -234,6 +245,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("section", choices=("scrape", "claims", "count"))
     parser.add_argument("--runs", type=int, default=1_000_000)
+    parser.add_argument("--waiting", type=int, default=0, help="pending jobs to seed besides the finished ones")
     parser.add_argument("--scrapes", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--backends", default="sqlite,postgres")

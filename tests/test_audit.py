@@ -3,8 +3,9 @@ one entry, in the transaction of the action, with the actor cli:USER@HOST; worke
 `queuectl audit` prints it; retention deletes old entries. On both backends (`db_path` is parametrized). The API's
 side: tests/api/test_api_audit.py."""
 
-import getpass
 import json
+import os
+import pwd
 import socket
 
 import pytest
@@ -14,7 +15,7 @@ from queuectl_core.lifecycle import COMPLETED, FAILED, Outcome
 from queuectl_core.store import open_store
 from queuectl_core.validation import check_job
 
-CLI_ACTOR = f"cli:{getpass.getuser()}@{socket.gethostname()}"
+CLI_ACTOR = f"cli:{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"
 NOW = 1_800_000_000_000
 
 
@@ -91,6 +92,14 @@ def test_refused_actions_record_nothing(db_path):
     with pytest.raises(WrongState):
         store.retry_dead("done", actor="api:operator")
     assert store.audit_log() == []
+    store.close()
+
+
+def test_the_cli_actor_is_the_real_user_not_what_the_environment_says(db_path):
+    result = run_cli(db_path, "pause", env={"USER": "mallory", "LOGNAME": "mallory"})
+    assert result.returncode == 0, result.stderr
+    store = open_store(str(db_path))
+    assert entries(store) == [(CLI_ACTOR, "pause", "queue")]
     store.close()
 
 

@@ -18,15 +18,16 @@ class Context:
 
     @property
     def actor(self):
-        """Who is acting, for the audit log: cli:USER@HOST (the one place the CLI's commands take it from)."""
-        import getpass
+        """Who is acting, for the audit log: cli:USER@HOST (the one place the CLI's commands take it from). USER is
+        the name of the process's real uid, not $USER (which anyone sets), or the uid's number where it has no name
+        (a container run with --user 1234)."""
+        import os
+        import pwd
         import socket
 
         try:
-            user = getpass.getuser()
-        except (KeyError, OSError):  # a uid without a name (a container run with --user 1234): its number
-            import os
-
+            user = pwd.getpwuid(os.getuid()).pw_name
+        except KeyError:
             user = str(os.getuid())
         return f"cli:{user}@{socket.gethostname()}"
 
