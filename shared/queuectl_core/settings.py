@@ -38,7 +38,8 @@ SETTINGS = {
         Setting("durability", "choice", "normal", choices=("normal", "full"),
                 help="'full' syncs every commit to disk (survives power loss, slower)"),
         Setting("retention", "duration", 0, minimum=0,
-                help="seconds (or 7d, 12h) after which workers delete completed and cancelled jobs; 0 keeps them"),
+                help="seconds (or 7d, 12h) after which workers delete completed and cancelled jobs and audit log"
+                     " entries; 0 keeps them"),
     )
 }
 

@@ -424,3 +424,35 @@ def test_a_viewer_logs_in_with_the_read_token_and_finds_no_action_anywhere(brows
     assert status[0] == 403 and "read-only" in status[1]
     assert http_json("GET", f"{base}/api/v1/stats", headers=AUTH)[1]["paused"] is False
     context.close()
+
+
+# ---- the audit log (issue 13) ---------------------------------------------------------------------------------
+
+
+def test_the_audit_page_shows_operator_actions_as_text_newest_first_and_pages(page, site, store):
+    base, _ = site
+    hostile = "echo '<img src=x onerror=alert(\"audit\")><script>alert(1)</script>'"
+    enqueue(base, {"command": hostile, "id": "audited", "delay": 3600})
+    page.click("nav >> text=Audit")
+    expect(page).to_have_url(f"{base}/audit")
+    first = page.locator("#audit tbody tr").first
+    expect(first.locator("td").nth(1)).to_have_text("api:operator")
+    expect(first.locator("td").nth(2)).to_have_text("enqueue")
+    expect(first.locator("td").nth(3)).to_have_text("audited")
+    expect(first.locator("td").nth(4)).to_contain_text('<img src=x onerror=alert(\\"audit\\")><script>')
+    assert page.locator("main img, main script").count() == 0
+    # A new action shows up by itself (the page refreshes), on top.
+    store.pause(actor="cli:someone@elsewhere")
+    expect(first.locator("td").nth(1)).to_have_text("cli:someone@elsewhere", timeout=TIMEOUT_MS)
+    expect(first.locator("td").nth(2)).to_have_text("pause")
+    store.resume()  # (no actor: not recorded) so that the other tests find the queue running
+    for n in range(60):
+        store.set_settings({"max_retries": 3}, actor=f"cli:paging-{n}@host")
+    expect(first.locator("td").nth(1)).to_have_text("cli:paging-59@host", timeout=TIMEOUT_MS)
+    expect(page.locator("#range")).to_have_text("1–50")
+    expect(page.locator("#newer")).to_be_disabled()
+    page.click("#older")
+    expect(page).to_have_url(f"{base}/audit?offset=50")
+    expect(first.locator("td").nth(1)).to_have_text("cli:paging-9@host")
+    page.click("#newer")
+    expect(page.locator("#range")).to_have_text("1–50")

@@ -7,6 +7,7 @@ from queuectl_core.store import Store
 from queuectl_core.validation import check_job
 
 from . import auth, fields, openapi, params
+from .audit import actor
 from .errors import error_response
 from .storage import get_store
 
@@ -15,6 +16,7 @@ blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_LIMIT = 1000
 MAX_OFFSET = 10**12
 MAX_QUERY = 200
+HISTORY_LIMIT = 100  # runs a job's detail holds unless asked for another page
 
 
 @blueprint.before_request
@@ -55,28 +57,31 @@ def enqueue():
         spec = check_job(job)
     except InvalidInput as error:
         return error_response(str(error), 400, fields=fields.job_field_errors(job) or {"job": str(error)})
-    return get_store().enqueue(spec), 201
+    return get_store().enqueue(spec, actor=actor()), 201
 
 
 @blueprint.get("/jobs/<job_id>")
 def show_job(job_id):
-    """One job with its history of runs."""
-    params.query_args(())
-    return get_store().get_job(job_id, history=True)
+    """One job with its latest runs (`history_limit`, default 100), oldest first; `history_total` counts them all
+    and `history_offset` skips the newest ones, to page back through the rest."""
+    args = params.query_args(("history_limit", "history_offset"))
+    limit = params.integer_arg(args, "history_limit", HISTORY_LIMIT, 1, MAX_LIMIT)
+    offset = params.integer_arg(args, "history_offset", 0, 0, MAX_OFFSET)
+    return get_store().get_job(job_id, history=True, history_limit=limit, history_offset=offset)
 
 
 @blueprint.post("/jobs/<job_id>/retry")
 def retry_job(job_id):
     """A dead job goes back to pending with attempts 0: 200 and its record; 409 when it is not dead."""
     params.query_args(())
-    return get_store().retry_dead(job_id)
+    return get_store().retry_dead(job_id, actor=actor())
 
 
 @blueprint.post("/dlq/retry-all")
 def retry_all_dead():
     """Every dead job goes back to pending with attempts 0."""
     params.query_args(())
-    return {"retried": get_store().retry_all_dead()}
+    return {"retried": get_store().retry_all_dead(actor=actor())}
 
 
 @blueprint.get("/workers")
@@ -90,7 +95,7 @@ def list_workers():
 def stop_workers():
     """Ask every live worker to finish its job and exit, as `queuectl worker stop` does: 202."""
     params.query_args(())
-    return {"stop_requested": get_store().request_stop()}, 202
+    return {"stop_requested": get_store().request_stop(actor=actor())}, 202
 
 
 @blueprint.get("/settings")
@@ -113,7 +118,7 @@ def change_settings():
     if errors:
         return error_response(next(iter(errors.values())), 400, fields=errors)
     store = get_store()
-    store.set_settings(values)
+    store.set_settings(values, actor=actor())
     return store.get_settings()
 
 

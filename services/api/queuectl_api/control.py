@@ -10,6 +10,7 @@ from queuectl_core.lifecycle import FINISHED_STATES
 from queuectl_core.waiting import wait_for_jobs
 
 from . import auth, params
+from .audit import actor
 from .storage import get_store
 
 blueprint = Blueprint("control", __name__, url_prefix="/api/v1")
@@ -23,7 +24,7 @@ def cancel_job(job_id):
     """Cancel a job: 200 and the cancelled record for a pending or failed one; 202 and the (still
     processing) record when its worker has to stop it; 409 when it has ended."""
     params.query_args(())
-    record, at_once = get_store().cancel(job_id)
+    record, at_once = get_store().cancel(job_id, actor=actor())
     return record, 200 if at_once else 202
 
 
@@ -52,7 +53,7 @@ def pause():
     """Stop every worker from claiming jobs (running jobs finish), as `queuectl pause` does."""
     params.query_args(())
     store = get_store()
-    store.pause()
+    store.pause(actor=actor())
     return {"paused": True, "paused_since": store.paused_since()}
 
 
@@ -60,7 +61,7 @@ def pause():
 def resume():
     """Let workers claim again, as `queuectl resume` does."""
     params.query_args(())
-    get_store().resume()
+    get_store().resume(actor=actor())
     return {"paused": False, "paused_since": None}
 
 
@@ -99,5 +100,10 @@ def _purge(body, states, required):
     if not isinstance(dry_run, bool):
         raise InvalidInput("dry_run must be true or false")
     store = get_store()
-    count = store.count_finished(states, seconds) if dry_run else store.purge(states, seconds)
+    if dry_run:
+        count = store.count_finished(states, seconds)
+    elif "states" in required:
+        count = store.purge(states, seconds, actor=actor())
+    else:  # POST /dlq/purge: recorded in the audit log as the dead letter queue's purge
+        count = store.purge_dead(seconds, actor=actor())
     return {"count": count, "dry_run": dry_run}

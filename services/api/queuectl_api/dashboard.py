@@ -85,3 +85,10 @@ def enqueue():
 def settings():
     """View and change the runtime settings."""
     return render_template("settings.html", page="settings", settings=SETTINGS.values())
+
+
+@blueprint.get("/audit")
+@auth.login_required
+def audit():
+    """The audit log: operators' actions, read-only."""
+    return render_template("audit.html", page="audit")

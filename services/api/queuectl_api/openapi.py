@@ -140,8 +140,16 @@ def _schemas():
             },
         },
         "JobDetail": {
-            "allOf": [_ref("Job"), {"type": "object", "required": ["history"],
-                                    "properties": {"history": {"type": "array", "items": _ref("Run")}}}],
+            "allOf": [_ref("Job"), {"type": "object", "required": ["history", "history_total"], "properties": {
+                "history": {"type": "array", "items": _ref("Run"), "description": "one page of runs, oldest first"},
+                "history_total": {"type": "integer", "minimum": 0, "description": "the job's runs in all"}}}],
+        },
+        "AuditEntry": {
+            "type": "object", "required": ["at", "actor", "action", "target", "details"],
+            "properties": {"at": TIME, "actor": {"type": "string", "description": "api:operator or cli:USER@HOST"},
+                           "action": {"type": "string", "description": "cancel, retry, retry-all, purge, dlq-purge,"
+                                      " pause, resume, config-set, worker-stop or enqueue"},
+                           "target": {"type": ["string", "null"]}, "details": {"type": "object"}},
         },
         "Worker": {
             "type": "object", "required": ["id", "host", "pid", "heartbeat_at", "current_job"],
@@ -248,10 +256,14 @@ def _paths():
             },
         },
         "/jobs/{job_id}": {"get": {
-            "summary": "One job with its history of runs",
+            "summary": "One job with its latest runs; history_offset pages back through older ones",
             "operationId": "getJob",
-            "parameters": [JOB_ID_PARAMETER],
-            "responses": {"200": _json(_ref("JobDetail"), "the job and its runs, oldest first"),
+            "parameters": [JOB_ID_PARAMETER,
+                           _query("history_limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                                  "runs in the page"),
+                           _query("history_offset", {"type": "integer", "minimum": 0, "maximum": 10**12,
+                                                     "default": 0}, "newest runs to skip")],
+            "responses": {"200": _json(_ref("JobDetail"), "the job and a page of its runs, oldest first"),
                           **_errors(400, 401, 404, 503)},
         }},
         "/jobs/{job_id}/retry": {"post": {
@@ -369,6 +381,17 @@ def _paths():
             "parameters": [_query("minutes", {"type": "integer", "minimum": 1, "maximum": 1440, "default": 60},
                                   "how many minutes back")],
             "responses": {"200": _json(_ref("Throughput"), "one entry per minute"), **_errors(400, 401, 503)},
+        }},
+        "/audit": {"get": {
+            "summary": "The audit log: operators' actions from the CLI and the API, newest first",
+            "operationId": "getAuditLog",
+            "parameters": [
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}, "page size"),
+                _query("offset", {"type": "integer", "minimum": 0, "maximum": 10**12, "default": 0}, "entries to skip"),
+            ],
+            "responses": {"200": _json({"type": "object", "required": ["entries"], "properties": {
+                "entries": {"type": "array", "items": _ref("AuditEntry")}}}, "one page of entries"),
+                          **_errors(400, 401, 503)},
         }},
         "/openapi.json": {"get": {
             "summary": "This document",

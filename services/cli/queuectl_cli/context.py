@@ -17,6 +17,21 @@ class Context:
         self._store = None
 
     @property
+    def actor(self):
+        """Who is acting, for the audit log: cli:USER@HOST (the one place the CLI's commands take it from). USER is
+        the name of the process's real uid, not $USER (which anyone sets), or the uid's number where it has no name
+        (a container run with --user 1234)."""
+        import os
+        import pwd
+        import socket
+
+        try:
+            user = pwd.getpwuid(os.getuid()).pw_name
+        except KeyError:
+            user = str(os.getuid())
+        return f"cli:{user}@{socket.gethostname()}"
+
+    @property
     def store(self):
         if self._store is None:
             self._store = self.open(self.db)

@@ -30,7 +30,7 @@ def confirm(question, yes):
 def cancel(ctx, job_id, as_json):
     """Cancel a job: a pending or failed one at once; a processing one is stopped (its whole process
     tree: TERM, a grace, KILL) by the worker that runs it, within a few seconds. Not retried."""
-    record, at_once = ctx.store.cancel(existing_id(job_id))
+    record, at_once = ctx.store.cancel(existing_id(job_id), actor=ctx.actor)
     if as_json:
         output.print_json(record)
     elif at_once:
@@ -44,7 +44,7 @@ def cancel(ctx, job_id, as_json):
 @pass_context
 def pause(ctx):
     """Stop every worker from claiming jobs; running jobs finish. `queuectl resume` undoes it."""
-    if ctx.store.pause():
+    if ctx.store.pause(actor=ctx.actor):
         click.echo("Paused: workers finish their running jobs and claim nothing until `queuectl resume`.")
     else:
         click.echo(f"The queue is paused already (since {ctx.store.paused_since()}).")
@@ -54,7 +54,7 @@ def pause(ctx):
 @pass_context
 def resume(ctx):
     """Let workers claim jobs again after `queuectl pause`."""
-    if ctx.store.resume():
+    if ctx.store.resume(actor=ctx.actor):
         click.echo("Resumed: workers claim jobs again.")
     else:
         click.echo("The queue was not paused.")
@@ -111,7 +111,7 @@ def purge(ctx, states, older_than, dry_run, yes, as_json):
     purge_jobs(ctx, list(states), older_than, dry_run, yes, as_json)
 
 
-def purge_jobs(ctx, states, older_than, dry_run, yes, as_json):
+def purge_jobs(ctx, states, older_than, dry_run, yes, as_json, dead_letters=False):
     from queuectl_core.durations import UNITS, parse_duration
 
     seconds = parse_duration(older_than, "--older-than")
@@ -123,7 +123,10 @@ def purge_jobs(ctx, states, older_than, dry_run, yes, as_json):
         what += f" that ended more than {age} ago"
     if not dry_run and count:
         confirm(f"Delete {what}, with their history?", yes)
-        count = store.purge(states, seconds)
+        if dead_letters:  # `dlq purge`: recorded in the audit log as such
+            count = store.purge_dead(seconds, actor=ctx.actor)
+        else:
+            count = store.purge(states, seconds, actor=ctx.actor)
     if as_json:
         output.print_json({"count": count, "dry_run": dry_run})
     elif dry_run:

@@ -13,6 +13,7 @@ from .terminal import visible
 # Every command: its name, then the module (of this package) and the attribute that define it.
 # Only the module of the command being run is imported: start-up is most of a command's time.
 COMMANDS = {
+    "audit": ("audit", "audit"),
     "cancel": ("control", "cancel"),
     "completion": ("completion", "completion"),
     "config": ("settings", "config"),

@@ -95,13 +95,20 @@ def list_jobs(ctx, state, limit, offset, as_json):
         click.echo(f"(first {limit}; use --limit/--offset for more)", err=True)
 
 
+SHOWN_RUNS = 20  # runs `show` prints by default: a job retried for ever has runs without end
+
+
 @click.command()
 @click.argument("job_id", metavar="ID", shell_complete=complete_job_id)
-@click.option("--json", "as_json", is_flag=True, help="Print the record with its history as JSON.")
+@click.option("--history-limit", type=click.IntRange(1, 1_000_000), default=SHOWN_RUNS, show_default=True,
+              help="Show the latest this many runs.")
+@click.option("--all-history", is_flag=True, help="Show every run.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the record with its history (and history_total, the number of runs) as JSON.")
 @pass_context
-def show(ctx, job_id, as_json):
-    """One job with the history of its runs."""
-    job = ctx.store.get_job(existing_id(job_id), history=True)
+def show(ctx, job_id, history_limit, all_history, as_json):
+    """One job with the history of its latest runs, oldest first."""
+    job = ctx.store.get_job(existing_id(job_id), history=True, history_limit=None if all_history else history_limit)
     output.print_json(job) if as_json else output.print_job_detail(job)
 
 
@@ -154,13 +161,13 @@ def dlq_retry(ctx, job_id, every, yes, as_json):
         count = ctx.store.counts()["dead"]
         if count:
             confirm(f"Retry all {count} dead job{'s' if count != 1 else ''}?", yes)
-            count = ctx.store.retry_all_dead()
+            count = ctx.store.retry_all_dead(actor=ctx.actor)
         if as_json:
             output.print_json({"retried": count})
         else:
             click.echo(f"{count} dead job{'s are' if count != 1 else ' is'} pending again (attempts reset to 0)")
         return
-    record = ctx.store.retry_dead(existing_id(job_id))
+    record = ctx.store.retry_dead(existing_id(job_id), actor=ctx.actor)
     if as_json:
         output.print_json(record)
     else:
@@ -178,4 +185,4 @@ def dlq_purge(ctx, older_than, dry_run, yes, as_json):
     """Delete the dead jobs with their history (asks first on a terminal)."""
     from .control import purge_jobs
 
-    purge_jobs(ctx, ["dead"], older_than, dry_run, yes, as_json)
+    purge_jobs(ctx, ["dead"], older_than, dry_run, yes, as_json, dead_letters=True)

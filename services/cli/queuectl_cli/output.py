@@ -46,7 +46,12 @@ def print_job_detail(job):
         if job.get(field):
             click.echo(f"{field + ':':<13}{visible(', '.join(str(item) for item in job[field]))}")
     history = job.get("history", [])
-    click.echo(f"\nHistory ({len(history)} run{'s' if len(history) != 1 else ''})")
+    total = job.get("history_total", len(history))
+    click.echo(f"\nHistory ({total} run{'s' if total != 1 else ''})")
+    if total > len(history):
+        older = total - len(history)
+        click.echo(f"  ({older} older run{'s are' if older != 1 else ' is'} not shown:"
+                   f" `queuectl show {visible(job['id'])} --all-history` shows every run)")
     for run in history:
         if run["finished_at"]:
             took = (datetime.fromisoformat(run["finished_at"]) - datetime.fromisoformat(run["started_at"]))
@@ -58,6 +63,14 @@ def print_job_detail(job):
         if run["output"]:
             for line in run["output"].rstrip("\n").split("\n"):
                 click.echo(f"      | {visible(line, multiline=True)}")
+
+
+def print_audit(entries):
+    """A table of audit log entries, newest first, their details as compact JSON."""
+    rows = [[entry["at"], entry["actor"], entry["action"], entry["target"],
+             shorten(json.dumps(entry["details"], ensure_ascii=False, separators=(", ", ": ")), 60)]
+            for entry in entries]
+    print_table(["AT", "ACTOR", "ACTION", "TARGET", "DETAILS"], rows)
 
 
 def print_workers(workers):

@@ -40,5 +40,5 @@ def config_get(ctx, key, as_json):
 @pass_context
 def config_set(ctx, key, value):
     """Check and store a setting; a bad value changes nothing."""
-    clean = ctx.store.set_setting(key, value)
+    clean = ctx.store.set_setting(key, value, actor=ctx.actor)
     click.echo(f"{key} = {clean}")

@@ -49,7 +49,7 @@ def start(ctx, count, timeout, burst, job_dir):
 @pass_context
 def stop(ctx):
     """Ask every live worker, on every host, to finish its current job and exit."""
-    count = ctx.store.request_stop()
+    count = ctx.store.request_stop(actor=ctx.actor)
     if count:
         click.echo(f"Asked {count} worker{'s' if count != 1 else ''} to stop;"
                    " each finishes its current job first.")

@@ -8,6 +8,7 @@ as its own DatabaseError (InvalidInput for a value the database cannot hold), so
 from ..errors import DatabaseError, InvalidInput, JobNotFound, RunNotFound
 from ..lifecycle import STATES
 from ..timeutil import to_iso
+from .audit import AuditMixin
 from .cleanup import CleanupMixin
 from .control import ControlMixin
 from .dependencies import DependenciesMixin
@@ -17,8 +18,11 @@ from .registry import RegistryMixin
 from .reports import ReportsMixin
 from .runs import RunsMixin
 
+_ALL_RUNS = 2**62  # a LIMIT no job's runs reach (both dialects take a number; SQLite has no LIMIT ALL)
 
-class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMixin, RegistryMixin, ReportsMixin):
+
+class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMixin, RegistryMixin, ReportsMixin,
+            AuditMixin):
     """A queue in a database shared by every process (CLI, workers, API) that names it."""
 
     # What a database failure raises, whatever the backend: callers that must survive one, like the worker loop,
@@ -96,8 +100,12 @@ class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMix
 
     # ---- reading ---------------------------------------------------------------------
 
-    def get_job(self, job_id, history=False):
-        """One job's record, with its runs under 'history' when asked; JobNotFound otherwise."""
+    def get_job(self, job_id, history=False, history_limit=None, history_offset=0):
+        """One job's record; JobNotFound otherwise.
+
+        With `history`, its runs under 'history', oldest first, and how many it has had under 'history_total':
+        every run, or with `history_limit` the latest that many after skipping the newest `history_offset` (a job
+        retried for ever has runs without end: pages keep a request bounded)."""
         cursor = self._read(self.q.get_job, {"id": job_id})
         row = cursor.fetchone()
         if row is None:
@@ -105,8 +113,15 @@ class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMix
         record = _record(cursor, row)
         seq = record.pop("seq")
         if history:
-            cursor = self._read(self.q.history, {"seq": seq})
-            record["history"] = [_record(cursor, r) for r in cursor.fetchall()]
+            if history_limit is None and not history_offset:
+                cursor = self._read(self.q.history, {"seq": seq})
+                record["history"] = [_record(cursor, r) for r in cursor.fetchall()]
+                record["history_total"] = len(record["history"])
+            else:
+                limit = _ALL_RUNS if history_limit is None else history_limit
+                cursor = self._read(self.q.history_page, {"seq": seq, "limit": limit, "offset": history_offset})
+                record["history"] = [_record(cursor, r) for r in reversed(cursor.fetchall())]
+                record["history_total"] = self._read(self.q.history_total, {"seq": seq}).fetchone()[0]
         return record
 
     def list_jobs(self, state=None, limit=50, offset=0):

@@ -1,5 +1,5 @@
 """Operators changing jobs and the queue: cancel, pause and resume, retries from the dead letter queue (mixed into
-Store)."""
+Store). Each takes `actor=` and then records itself in the audit log, in its own transaction (see audit.py)."""
 
 import json
 
@@ -13,7 +13,7 @@ from .sql import PAUSED
 class ControlMixin:
     """cancel, pause/resume, retry_dead and retry_all_dead."""
 
-    def cancel(self, job_id, now=None):
+    def cancel(self, job_id, now=None, actor=None):
         """Cancel a job: (record, True) when a pending or failed job is now cancelled; (record, False) when
         it is processing: its worker stops the run's process tree at its next heartbeat and records it
         cancelled. WrongState when it has ended already."""
@@ -26,30 +26,35 @@ class ControlMixin:
                 record = _record(cursor, row)
                 seq = record.pop("seq")
                 self._settle_dependents(connection, seq, job_id, "cancelled", now)
+                self._audit(connection, actor, "cancel", job_id, {"running": False}, now)
                 return record, True
             cursor = connection.execute(self.q.request_cancel, {"id": job_id})
             row = cursor.fetchone()
             if row is not None:
+                self._audit(connection, actor, "cancel", job_id, {"running": True}, now)
                 return _record(cursor, row), False
             found = connection.execute(self.q.state_of, {"id": job_id}).fetchone()
         if found is None:
             raise JobNotFound(job_id)
         raise WrongState(f"job '{job_id}' is {found[0]}: only pending, failed or processing jobs can be cancelled")
 
-    def pause(self, now=None):
+    def pause(self, now=None, actor=None):
         """Stop every worker from claiming (running jobs finish); True if the queue was running before."""
         now = now_ms() if now is None else now
         with self._transaction() as connection:
             was_paused = connection.execute(self.q.paused, {}).fetchone() is not None
             if not was_paused:
                 connection.execute(self.q.set_setting, {"name": PAUSED, "value": json.dumps(now)})
+            self._audit(connection, actor, "pause", "queue", {"changed": not was_paused}, now)
         return not was_paused
 
-    def resume(self):
+    def resume(self, now=None, actor=None):
         """Let workers claim again; True if the queue was paused."""
+        now = now_ms() if now is None else now
         with self._transaction() as connection:
             resumed = connection.execute(self.q.resume, {}).rowcount > 0
             self._wake(connection)
+            self._audit(connection, actor, "resume", "queue", {"changed": resumed}, now)
         return resumed
 
     def paused_since(self):
@@ -57,7 +62,7 @@ class ControlMixin:
         row = self._read(self.q.paused).fetchone()
         return None if row is None else to_iso(json.loads(row[0]))
 
-    def retry_dead(self, job_id, now=None):
+    def retry_dead(self, job_id, now=None, actor=None):
         """Move a dead job back to pending with attempts 0 and return its record."""
         now = now_ms() if now is None else now
         with self._transaction() as connection:
@@ -73,13 +78,14 @@ class ControlMixin:
             row = cursor.fetchone()
             if row is not None:
                 self._wake(connection)
+                self._audit(connection, actor, "retry", job_id, {}, now)
                 return _record(cursor, row)
             found = connection.execute(self.q.state_of, {"id": job_id}).fetchone()
         if found is None:
             raise JobNotFound(job_id)
         raise WrongState(f"job '{job_id}' is {found[0]}, not dead: only dead jobs can be retried")
 
-    def retry_all_dead(self, now=None):
+    def retry_all_dead(self, now=None, actor=None):
         """Move every dead job back to pending with attempts 0 (as retry_dead does); return how many."""
         now = now_ms() if now is None else now
         with self._transaction() as connection:
@@ -90,4 +96,5 @@ class ControlMixin:
                 seq, job_id, dependency, state = doomed[0]
                 self._doom(connection, seq, now, dependency, state)
                 retried -= 1 + self._settle_dependents(connection, seq, job_id, dependents_state(state), now)
+            self._audit(connection, actor, "retry-all", "dlq", {"count": retried}, now)
             return retried

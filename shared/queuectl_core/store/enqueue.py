@@ -5,6 +5,7 @@ import json
 from .. import settings as settings_module
 from ..errors import DuplicateJob, InvalidInput
 from ..timeutil import now_ms
+from .audit import clipped
 from .records import _new_job_ids, _new_record, _record, new_job_id
 
 # The columns of a bulk enqueue's rows, in their order (created_at and updated_at are the batch's `now`).
@@ -15,8 +16,9 @@ BULK_COLUMNS = ("id", "command", "max_retries", "priority", "run_at", "timeout",
 class EnqueueMixin:
     """enqueue and enqueue_many, and what both need: rows from checked specs, counting, waking workers."""
 
-    def enqueue(self, spec, now=None):
-        """Store one checked JobSpec as a pending job and return its record."""
+    def enqueue(self, spec, now=None, actor=None):
+        """Store one checked JobSpec as a pending job and return its record (with `actor`: recorded in the
+        audit log, as an enqueue through the API is)."""
         now = now_ms() if now is None else now
         with self._transaction() as connection:
             row = self._job_row(spec, now, self._default_max_retries(connection))
@@ -25,6 +27,7 @@ class EnqueueMixin:
             except self._integrity_error:
                 raise DuplicateJob(row["id"]) from None
             self._count_new_jobs(connection, 1)
+            self._audit(connection, actor, "enqueue", row["id"], {"command": clipped(spec.command)}, now)
             if spec.after:
                 self._add_dependencies(connection, [(None, row["id"], spec.after)], {}, now)
                 cursor = connection.execute(self.q.get_job, {"id": row["id"]})

@@ -13,7 +13,7 @@ from ..errors import DatabaseUnusable
 from .base import Store
 from .enqueue import BULK_COLUMNS
 from .postgres_schema import CHANNEL, migrate
-from .sql import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, WAITING, to_pyformat
+from .sql import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, WAITING, oldest_waiting_levels, to_pyformat
 
 # SKIP LOCKED: concurrent claimers pass over a row another transaction is taking instead of waiting.
 CLAIM = f"""
@@ -29,6 +29,7 @@ CLAIM = f"""
 SQL = SimpleNamespace(
     **{name: to_pyformat(statement) for name, statement in PORTABLE.items()},
     claim=CLAIM,
+    oldest_waiting_levels=to_pyformat(oldest_waiting_levels()),
     # Kept by triggers and by count_new_jobs in the enqueue transactions (migration 4), one row per state and slot.
     counts="SELECT state, sum(n)::bigint FROM job_counts GROUP BY state",
     count_new_jobs=("INSERT INTO job_counts (state, slot, n) VALUES ('pending', queuectl_count_slot(), %(n)s)"
@@ -139,9 +140,10 @@ class PostgresStore(Store):
             cursor.executemany(statement, rows)
 
     def _after_copy(self, connection):
-        # Rows came in with their own seq: move the sequence past them.
-        connection.execute("SELECT setval(pg_get_serial_sequence('jobs', 'seq'), coalesce(max(seq), 0) + 1, false)"
-                           " FROM jobs")
+        # Rows came in with their own seq: move the sequences past them.
+        for table in ("jobs", "audit"):
+            connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'seq'), coalesce(max(seq), 0) + 1,"
+                               f" false) FROM {table}")
         # Copied rows are not counted by the enqueue paths: count them all again. SHARE mode waits for every other
         # writer of jobs to commit and keeps them out until this commits, so none of their counts is lost.
         connection.execute("LOCK TABLE jobs IN SHARE MODE")

@@ -1,5 +1,7 @@
 """The PostgreSQL backend's schema and migrations (the same changes under the same numbers as SQLite's)."""
 
+from .sql import run_bucket, run_succeeded, run_totals_of_finished_runs
+
 CHANNEL = "queuectl_jobs"  # what enqueues NOTIFY and idle workers LISTEN on
 COUNT_SLOTS = 64  # counter slots per state (see migration 4): more than the transactions that write jobs at once
 COUNT_SLOT_LOCK = 0x636E74  # first key of the two-key advisory locks that reserve a slot: "cnt"
@@ -123,6 +125,36 @@ MIGRATIONS = (
     CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT
         EXECUTE FUNCTION queuectl_count_deleted();
     INSERT INTO job_counts (state, slot, n) SELECT state, 0, count(*) FROM jobs GROUP BY state
+    """),
+    # 5: as SQLite's: the finished runs' totals for /metrics (by outcome, the duration histogram), added to by a
+    # trigger when a run gets its finished_at; rows per bucket and slot, the slot picked as job_counts' are (the
+    # finishing transaction holds its slot already), so that workers finishing at once never wait on one row. The
+    # table lock taken by CREATE TRIGGER keeps runs from finishing until this commits: the totals start exact.
+    ("run totals", f"""
+    CREATE TABLE run_totals (
+        bucket INTEGER NOT NULL, slot INTEGER NOT NULL DEFAULT 0, succeeded BIGINT NOT NULL DEFAULT 0,
+        failed BIGINT NOT NULL DEFAULT 0, duration_ms BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (bucket, slot));
+    CREATE FUNCTION queuectl_count_finished_run() RETURNS trigger LANGUAGE plpgsql AS E'
+        DECLARE ok integer := {run_succeeded("NEW.")}\\073
+        BEGIN
+            INSERT INTO run_totals (bucket, slot, succeeded, failed, duration_ms)
+            VALUES ({run_bucket("NEW.finished_at - NEW.started_at")}, queuectl_count_slot(), ok, 1 - ok,
+                    NEW.finished_at - NEW.started_at)
+            ON CONFLICT (bucket, slot) DO UPDATE SET succeeded = run_totals.succeeded + excluded.succeeded,
+                failed = run_totals.failed + excluded.failed,
+                duration_ms = run_totals.duration_ms + excluded.duration_ms\\073
+            RETURN NULL\\073
+        END';
+    CREATE TRIGGER run_totals_finish AFTER UPDATE OF finished_at ON runs FOR EACH ROW
+        WHEN (OLD.finished_at IS NULL AND NEW.finished_at IS NOT NULL) EXECUTE FUNCTION queuectl_count_finished_run();
+    INSERT INTO run_totals (slot, bucket, succeeded, failed, duration_ms) {run_totals_of_finished_runs("0, ")}
+    """),
+    # 6: as SQLite's: the audit log of operators' actions.
+    ("audit log", """
+    CREATE TABLE audit (
+        seq BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT,
+        details TEXT);
+    CREATE INDEX audit_at ON audit (at)
     """),
 )
 

@@ -25,18 +25,23 @@ class RegistryMixin:
         self._known_settings = values  # what the state machine decides with (see RunsMixin._decision_settings)
         return values
 
-    def set_setting(self, name, value):
+    def set_setting(self, name, value, actor=None):
         """Check and store one setting; InvalidInput (and nothing stored) when it is bad."""
-        return self.set_settings({name: value})[name]
+        return self.set_settings({name: value}, actor=actor)[name]
 
-    def set_settings(self, values):
+    def set_settings(self, values, actor=None, now=None):
         """Check every (name, value) of `values`, then store them all in one transaction; return the clean ones.
 
-        A bad one raises InvalidInput and nothing is stored."""
+        A bad one raises InvalidInput and nothing is stored. With `actor`, one audit entry names each setting
+        with its value before and after."""
         clean = {name: settings_module.check(name, value) for name, value in values.items()}
         with self._transaction() as connection:
+            before = self._settings(connection) if actor is not None else {}
             for name, value in clean.items():
                 connection.execute(self.q.set_setting, {"name": name, "value": json.dumps(value)})
+            self._audit(connection, actor, "config-set", ",".join(clean),
+                        {name: {"from": before.get(name), "to": value} for name, value in clean.items()},
+                        now_ms() if now is None else now)
         return clean
 
     # ---- the worker registry -------------------------------------------------------------
@@ -65,11 +70,13 @@ class RegistryMixin:
             workers.append(record)
         return workers
 
-    def request_stop(self, now=None):
+    def request_stop(self, now=None, actor=None):
         """Ask every worker alive now to finish its job and exit; return how many were asked.
 
         The flag is per worker, so workers that start later are not affected."""
         now = now_ms() if now is None else now
         lease_ms = int(self.get_settings()["lease_timeout"] * 1000)
         with self._transaction() as connection:
-            return connection.execute(self.q.request_stop, {"since": now - lease_ms}).rowcount
+            asked = connection.execute(self.q.request_stop, {"since": now - lease_ms}).rowcount
+            self._audit(connection, actor, "worker-stop", "workers", {"count": asked}, now)
+            return asked

@@ -4,7 +4,7 @@
 from ..errors import DatabaseUnusable, InvalidInput
 from ..timeutil import now_ms, to_iso
 from .records import _record
-from .sql import JOB_COLUMNS, RUN_SUCCEEDED
+from .sql import JOB_COLUMNS, RUN_DURATION_BUCKETS
 
 
 class ReportsMixin:
@@ -15,8 +15,10 @@ class ReportsMixin:
         "created_at": "seq", "updated_at": "updated_at", "run_at": "run_at", "priority": "priority",
         "attempts": "attempts", "state": "state", "id": "id", "command": "command",
     }
-    # Upper bounds (seconds) of the run duration histogram that /metrics exports.
-    RUN_DURATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600)
+    # Upper bounds (seconds) of the run duration histogram that /metrics exports (see sql.run_bucket).
+    RUN_DURATION_BUCKETS = RUN_DURATION_BUCKETS
+    # Priorities the oldest waiting job's skip scan steps through before it reads every waiting job instead.
+    OLDEST_WAITING_LEVELS = 64
 
     def ping(self):
         """Read the schema once; DatabaseUnusable when the database does not answer."""
@@ -66,22 +68,31 @@ class ReportsMixin:
             series.append({"minute": to_iso(minute * 60_000), "succeeded": succeeded, "failed": total - succeeded})
         return series
 
+    def _oldest_waiting(self, now):
+        """The run_at (ms) of the oldest due waiting job, None when none is due: a skip scan over the priorities,
+        or a scan of the waiting jobs when they have more than OLDEST_WAITING_LEVELS priorities."""
+        levels, oldest = self._read(self.q.oldest_waiting_levels, {"levels": self.OLDEST_WAITING_LEVELS}).fetchone()
+        if levels >= self.OLDEST_WAITING_LEVELS:
+            return self._read(self.q.oldest_waiting, {"now": now}).fetchone()[0]
+        return oldest if oldest is not None and oldest <= now else None
+
     def metrics_snapshot(self, now=None):
         """What /metrics exports, read at once from the database: job counts, finished runs by outcome,
-        run durations (cumulative histogram buckets, count, sum), live workers, oldest waiting job's age."""
+        run durations (cumulative histogram buckets, count, sum), live workers, oldest waiting job's age.
+
+        The run figures are totals kept as runs finish (migration "run totals"): a scrape reads a few rows
+        however many runs there are, and deleting jobs (purge, retention) takes nothing off them."""
         now = now_ms() if now is None else now
-        bucket_sums = ", ".join(
-            f"sum(CASE WHEN finished_at - started_at <= {int(seconds * 1000)} THEN 1 ELSE 0 END)"
-            for seconds in self.RUN_DURATION_BUCKETS
-        )
-        row = self._read(self.q.dialect(
-            f"SELECT count(*), sum({RUN_SUCCEEDED}), coalesce(sum(finished_at - started_at), 0) / 1000.0,"
-            f" {bucket_sums} FROM runs WHERE finished_at IS NOT NULL"
-        )).fetchone()
-        finished, succeeded, duration_sum = row[0], int(row[1] or 0), float(row[2])
-        buckets = [(seconds, int(count or 0)) for seconds, count in zip(self.RUN_DURATION_BUCKETS, row[3:],
-                                                                          strict=True)]
-        oldest = self._read(self.q.oldest_waiting, {"now": now}).fetchone()[0]
+        totals = {int(bucket): (int(succeeded), int(failed), int(duration_ms))
+                  for bucket, succeeded, failed, duration_ms in self._read(self.q.run_totals).fetchall()}
+        succeeded = sum(figures[0] for figures in totals.values())
+        finished = succeeded + sum(figures[1] for figures in totals.values())
+        duration_sum = sum(figures[2] for figures in totals.values()) / 1000.0
+        buckets, within = [], 0
+        for index, seconds in enumerate(self.RUN_DURATION_BUCKETS):
+            within += sum(totals.get(index, (0, 0, 0))[:2])
+            buckets.append((seconds, within))
+        oldest = self._oldest_waiting(now)
         return {
             "jobs": self.counts(),
             "runs": {"succeeded": succeeded, "failed": finished - succeeded},

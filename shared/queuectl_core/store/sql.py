@@ -31,7 +31,34 @@ NOT_WAITING = "NOT EXISTS (SELECT 1 FROM job_deps WHERE job_deps.job_seq = jobs.
 IS_PAUSED = f"EXISTS (SELECT 1 FROM settings WHERE name = '{PAUSED}')"
 
 # A run succeeded when the shell exited 0 and nothing (timeout, lost worker, stop) is recorded against it.
-RUN_SUCCEEDED = "CASE WHEN exit_code = 0 AND error IS NULL THEN 1 ELSE 0 END"
+def run_succeeded(row=""):
+    """SQL that is 1 for a run that succeeded, else 0 (`row`: a prefix such as "NEW." in a trigger)."""
+    return f"CASE WHEN {row}exit_code = 0 AND {row}error IS NULL THEN 1 ELSE 0 END"
+
+
+RUN_SUCCEEDED = run_succeeded()
+
+# Upper bounds (seconds) of the run duration histogram that /metrics exports. The run totals (migration "run
+# totals") keep one row per bucket, chosen by run_bucket() as each run finishes: changing these bounds takes a
+# migration that rebuilds them.
+RUN_DURATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600)
+
+
+def run_bucket(duration):
+    """SQL for the histogram bucket of a run that took `duration` (an SQL expression in milliseconds): the index of
+    the first bound it stays within, len(RUN_DURATION_BUCKETS) for a longer one."""
+    cases = " ".join(f"WHEN {duration} <= {int(seconds * 1000)} THEN {index}"
+                     for index, seconds in enumerate(RUN_DURATION_BUCKETS))
+    return f"CASE {cases} ELSE {len(RUN_DURATION_BUCKETS)} END"
+
+
+def run_totals_of_finished_runs(leading=""):
+    """SQL that sums the finished runs of `runs` as rows of run_totals ([`leading` values,] bucket, succeeded,
+    failed, duration_ms): what the migration starts the totals from."""
+    return (f"SELECT {leading}{run_bucket('finished_at - started_at')}, sum({RUN_SUCCEEDED}),"
+            f" sum(1 - {RUN_SUCCEEDED}),"
+            " sum(finished_at - started_at) FROM runs WHERE finished_at IS NOT NULL"
+            f" GROUP BY {run_bucket('finished_at - started_at')}")
 
 PORTABLE = {
     "insert_job": (
@@ -76,6 +103,12 @@ PORTABLE = {
         "SELECT attempt, started_at, finished_at, exit_code, error, worker_id, output"
         " FROM runs WHERE job_seq = :seq ORDER BY attempt"
     ),
+    # The latest runs first, from the newest one `offset` skips (get_job turns the page oldest first again).
+    "history_page": (
+        "SELECT attempt, started_at, finished_at, exit_code, error, worker_id, output"
+        " FROM runs WHERE job_seq = :seq ORDER BY attempt DESC LIMIT :limit OFFSET :offset"
+    ),
+    "history_total": "SELECT count(*) FROM runs WHERE job_seq = :seq",
     "list_jobs": f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY seq DESC LIMIT :limit OFFSET :offset",
     "list_jobs_in_state": (
         f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = :state ORDER BY seq DESC LIMIT :limit OFFSET :offset"
@@ -115,6 +148,9 @@ PORTABLE = {
         f"SELECT finished_at / 60000 AS minute, sum({RUN_SUCCEEDED}), count(*) FROM runs"
         " WHERE finished_at >= :first AND finished_at < :end GROUP BY finished_at / 60000"
     ),
+    # Kept as runs finish (migration "run totals"): one row per histogram bucket (PostgreSQL: and slot).
+    "run_totals": "SELECT bucket, sum(succeeded), sum(failed), sum(duration_ms) FROM run_totals GROUP BY bucket",
+    # A scan of every waiting job: what oldest_waiting_levels falls back to when jobs have many priorities.
     "oldest_waiting": f"SELECT min(run_at) FROM jobs WHERE state IN ({WAITING}) AND run_at <= :now",
     # ---- operator features: live output, cancel, dependencies, pause, purge and retention ----
     "flush_output": (
@@ -168,7 +204,37 @@ PORTABLE = {
     "delete_finished_in": (
         "DELETE FROM jobs WHERE state = :state AND seq > :after AND seq <= :upto AND updated_at < :before"
     ),
+    # ---- the audit log: operators' actions, written in the transaction of the action itself ----
+    "record_audit": (
+        "INSERT INTO audit (at, actor, action, target, details) VALUES (:at, :actor, :action, :target, :details)"
+        " RETURNING seq"
+    ),
+    "update_audit_details": "UPDATE audit SET details = :details WHERE seq = :seq",
+    "audit_entries": (
+        "SELECT at, actor, action, target, details FROM audit ORDER BY seq DESC LIMIT :limit OFFSET :offset"
+    ),
+    "any_old_audit": "SELECT 1 FROM audit WHERE at < :before LIMIT 1",
+    "delete_old_audit": (
+        "DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE at < :before ORDER BY at LIMIT :window)"
+    ),
 }
+
+
+def oldest_waiting_levels(indexed_by=""):
+    """The earliest run_at of the waiting jobs, found as the first entry of jobs_ready (priority DESC, run_at, seq)
+    under each priority, stepping from one priority to the next (a skip scan: a few index probes per priority
+    instead of a read of every waiting job, ~200 ms at 1M). Stops after :levels priorities: the number of priorities
+    seen comes first, so that a caller finding :levels of them knows there may be more (see metrics_snapshot).
+    `indexed_by`: SQLite's INDEXED BY clause (without statistics its planner picks jobs_by_state)."""
+    waiting = f"FROM jobs {indexed_by} WHERE state IN ({WAITING})"
+    return (
+        "WITH RECURSIVE levels(priority, depth) AS ("
+        f" SELECT (SELECT max(priority) {waiting}), 1"
+        f" UNION ALL SELECT (SELECT max(priority) {waiting} AND priority < levels.priority), depth + 1"
+        " FROM levels WHERE levels.priority IS NOT NULL AND depth < :levels)"
+        f" SELECT count(*), min((SELECT min(run_at) {waiting} AND priority = levels.priority))"
+        " FROM levels WHERE priority IS NOT NULL"
+    )
 
 
 def to_pyformat(statement):

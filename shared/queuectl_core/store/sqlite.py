@@ -9,7 +9,7 @@ from ..location import database_location
 from . import sqlite_schema as schema
 from .base import Store
 from .enqueue import BULK_COLUMNS
-from .sql import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, WAITING
+from .sql import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, WAITING, oldest_waiting_levels
 from .sqlite_line import WritersLine
 
 # The claim is ONE statement under the write lock: no other worker can take the same job,
@@ -34,6 +34,7 @@ BULK_CACHE_KIB = 64 * 1024  # SQLite's page cache while a staged bulk enqueue is
 SQL = SimpleNamespace(
     **PORTABLE,
     claim=CLAIM,
+    oldest_waiting_levels=oldest_waiting_levels("INDEXED BY jobs_ready"),
     # Kept by triggers and by count_new_jobs in the enqueue transactions (migration 2).
     counts="SELECT state, n FROM job_counts",
     count_new_jobs="UPDATE job_counts SET n = n + :n WHERE state = 'pending'",

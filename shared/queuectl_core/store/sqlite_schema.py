@@ -6,7 +6,9 @@ import time
 from contextlib import contextmanager
 
 from ..errors import DatabaseUnusable
+from .sql import RUN_DURATION_BUCKETS, run_bucket, run_succeeded, run_totals_of_finished_runs
 
+_BUCKET_ROWS = len(RUN_DURATION_BUCKETS) + 1  # run_totals' rows: one per histogram bucket, one for longer runs
 BUSY_TIMEOUT_SECONDS = 30  # contention waits (up to this long) instead of failing
 
 # Each entry moves the schema one version up: (what it changes, its script), applied in order under one write lock.
@@ -104,6 +106,42 @@ MIGRATIONS = (
     CREATE TRIGGER IF NOT EXISTS job_counts_delete AFTER DELETE ON jobs BEGIN
         UPDATE job_counts SET n = n - 1 WHERE state = OLD.state;
     END;
+    """),
+    # 5: what /metrics says about finished runs (by outcome, the duration histogram), kept as totals instead of a
+    # sum over every row of runs at each scrape (~0.5 s at 1M runs). One row per histogram bucket (sql.run_bucket),
+    # added to by a trigger when a run gets its finished_at (finish_run, the hand-back of a lost worker's run),
+    # inside the engine: no statement more for the worker. Totals since the start: deleting runs (purge,
+    # retention) takes nothing off, as Prometheus counters never go down. Started from the runs there are.
+    ("run totals", f"""
+    CREATE TABLE run_totals (
+        bucket INTEGER PRIMARY KEY,           -- index of sql.RUN_DURATION_BUCKETS; one past the last: longer
+        succeeded INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        duration_ms INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    INSERT INTO run_totals (bucket, succeeded, failed, duration_ms) {run_totals_of_finished_runs()};
+    INSERT OR IGNORE INTO run_totals (bucket) VALUES {", ".join(f"({n})" for n in range(_BUCKET_ROWS))};
+    CREATE TRIGGER run_totals_finish AFTER UPDATE OF finished_at ON runs
+    WHEN OLD.finished_at IS NULL AND NEW.finished_at IS NOT NULL BEGIN
+        UPDATE run_totals SET succeeded = succeeded + {run_succeeded("NEW.")},
+            failed = failed + 1 - {run_succeeded("NEW.")},
+            duration_ms = duration_ms + NEW.finished_at - NEW.started_at
+        WHERE bucket = {run_bucket("NEW.finished_at - NEW.started_at")};
+    END;
+    """),
+    # 6: the audit log: every operator's action from the CLI or the API (cancel, retries, purges, pause, resume,
+    # config set, worker stop, enqueue through the API), written by the store in the transaction of the action.
+    # `at` is indexed for the retention sweep, which deletes old entries with the same setting as jobs.
+    ("audit log", """
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,              -- the order of the entries
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,                  -- cli:USER@HOST or api:operator
+        action TEXT NOT NULL,
+        target TEXT,
+        details TEXT                          -- JSON object
+    );
+    CREATE INDEX audit_at ON audit (at);
     """),
 )
 # Until both backends were numbered alike, SQLite added the job counts as version 2: a database at 2 or 3 that

@@ -1,12 +1,13 @@
-"""Copying a whole queue (jobs, their history, settings) from one database to another.
+"""Copying a whole queue (jobs, their history, settings, the audit log, the run totals) from one database to another.
 
 Used by `queuectl migrate --to postgresql://...` when a queue outgrows one host.
 """
 
 from ..errors import WrongState
+from .sql import RUN_DURATION_BUCKETS
 
 # In dependency order: job_deps and runs refer to jobs.
-TABLES = ("jobs", "job_deps", "runs", "settings")
+TABLES = ("jobs", "job_deps", "runs", "settings", "audit")
 BATCH = 5_000
 
 
@@ -36,5 +37,18 @@ def copy_queue(source, target, progress=None):
                 copied[table] += len(rows)
                 if progress:
                     progress(table, len(rows))
+        _copy_run_totals(source, target, connection)
         target._after_copy(connection)
     return copied
+
+
+def _copy_run_totals(source, target, connection):
+    """The target's run totals become the source's: totals since the queue began, of runs purged long ago too
+    (copied runs are not counted again: they were finished when they came in)."""
+    totals = {int(row[0]): row[1:] for row in source._read(source.q.run_totals).fetchall()}
+    connection.execute("DELETE FROM run_totals")
+    for bucket in range(len(RUN_DURATION_BUCKETS) + 1):  # every bucket: SQLite's trigger updates their rows
+        succeeded, failed, duration_ms = totals.get(bucket, (0, 0, 0))
+        connection.execute(target.q.dialect(
+            "INSERT INTO run_totals (bucket, succeeded, failed, duration_ms) VALUES (:bucket, :s, :f, :ms)"),
+            {"bucket": bucket, "s": int(succeeded), "f": int(failed), "ms": int(duration_ms)})

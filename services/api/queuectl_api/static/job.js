@@ -62,7 +62,7 @@ function runRow(run, now) {
 async function refresh() {
   let job;
   try {
-    ({ data: job } = await api("GET", `/jobs/${encodeURIComponent(jobId)}`));
+    ({ data: job } = await api("GET", `/jobs/${encodeURIComponent(jobId)}?history_limit=${historyLimit}`));
   } catch (error) {
     const message = document.getElementById("job-error");
     message.textContent = error.message;
@@ -84,7 +84,19 @@ async function refresh() {
   const rows = job.history.map((run) => runRow(run, now));
   if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 7, class: "empty", text: "Not run yet." })));
   replaceChildren(document.querySelector("#history tbody"), rows);
+  const older = job.history_total - job.history.length;
+  document.getElementById("history-label").textContent = older > 0
+    ? `the latest ${job.history.length} of ${job.history_total} runs, oldest first` : "every run, oldest first";
+  document.getElementById("older-runs").hidden = older <= 0 || historyLimit >= MAX_HISTORY;
 }
+
+// A job retried for ever has runs without end: the page asks for the latest few, and more on request.
+const MAX_HISTORY = 1000;
+let historyLimit = 20;
+document.getElementById("older-runs").addEventListener("click", () => {
+  historyLimit = Math.min(MAX_HISTORY, historyLimit + 100);
+  refresher.now();
+});
 
 const refresher = every(REFRESH_MS, refresh);
 
