@@ -126,6 +126,16 @@ def test_every_connection_of_a_postgresql_store_bounds_its_waits_and_follows_lea
         pooled.close()
         store.close()
 
+    # What the URL sets itself it keeps.
+    assert "options=-csearch_path" in pg_url
+    own = open_store(pg_url.replace("options=", "options=-clock_timeout%3D7000%20") + "&tcp_user_timeout=4321")
+    try:
+        assert setting(own.connection, "lock_timeout") == "7000"
+        assert setting(own.connection, "statement_timeout") == "30000"
+        assert tcp_option(own.connection, socket.TCP_USER_TIMEOUT) == 4321
+    finally:
+        own.close()
+
 
 def test_a_worker_frozen_in_the_middle_of_its_heartbeat_stalls_no_other_worker(pg_url, processes):
     store = open_store(pg_url)

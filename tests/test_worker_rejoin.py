@@ -29,5 +29,6 @@ def test_workers_whose_rows_were_forgotten_register_again_and_worker_stop_reache
         assert stop.returncode == 0, stop.stderr
         assert group.wait(timeout=30) == 0  # every one of them was asked, and stopped
         assert store.live_workers() == []
+        assert processes.log(group).count("registered again") == 3
     finally:
         store.close()

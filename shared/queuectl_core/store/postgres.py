@@ -73,7 +73,7 @@ def connect(url):
 
 def _open(url, lease):
     """A new autocommit connection bounded for `lease` seconds (its TCP settings from the start)."""
-    connection = psycopg.connect(url, autocommit=True, connect_timeout=10, **bounded.connect_kwargs(lease))
+    connection = psycopg.connect(url, autocommit=True, **bounded.connect_kwargs(url, lease))
     try:
         bounded.apply(connection, lease, url)
     except BaseException:
@@ -100,7 +100,7 @@ def _pool(url):
         def configure(connection):  # each new connection of the pool: its waits bounded like any other
             bounded.apply(connection, bounded.stored_lease(connection), url)
 
-        pool = ConnectionPool(url, kwargs={"autocommit": True, **bounded.connect_kwargs()}, min_size=1,
+        pool = ConnectionPool(url, kwargs={"autocommit": True, **bounded.connect_kwargs(url)}, min_size=1,
                               max_size=POOL_SIZE, open=True, configure=configure,
                               check=ConnectionPool.check_connection)
         _pools[url] = pool

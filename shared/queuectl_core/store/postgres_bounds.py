@@ -11,7 +11,8 @@ lease_timeout (at least 1 s):
   few long ones (bulk COPY, `migrate`, schema migrations) lift it for their own transaction;
 - TCP keepalives and `tcp_user_timeout` = third (the client's socket): over a cut network a call fails after
   about a third of lease_timeout instead of waiting for the link to come back, so a worker learns in time that
-  it cannot renew its lease and stops its job (see the worker's _renew).
+  it cannot renew its lease and stops its job (see the worker's _renew); `connect_timeout` = third too (libpq's
+  least is 2 s, at most the 10 s it was), for the reconnection that follows.
 
 A URL whose `options` sets one of the server settings keeps its own value.
 """
@@ -26,7 +27,10 @@ from ..settings import SETTINGS
 DEFAULT_LEASE = SETTINGS["lease_timeout"].default
 STATEMENT_TIMEOUT_MS = 30_000
 KEEPALIVE_PROBES = 3
+CONNECT_TIMEOUT_MAX = 10
 _SERVER_SETTINGS = ("lock_timeout", "idle_in_transaction_session_timeout", "statement_timeout")
+_CLIENT_SETTINGS = ("connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                    "tcp_user_timeout")
 _STORED_LEASE = "SELECT value FROM settings WHERE name = 'lease_timeout'"
 
 
@@ -45,14 +49,16 @@ def bounds(lease_seconds):
         "keepalives_idle": max(1, third // 2),
         "keepalives_interval": max(1, third // (2 * KEEPALIVE_PROBES)),
         "keepalives_count": KEEPALIVE_PROBES,
+        "connect_timeout": min(CONNECT_TIMEOUT_MAX, max(2, -(-third_ms // 1000))),
     }
 
 
-def connect_kwargs(lease_seconds=DEFAULT_LEASE):
-    """libpq parameters for psycopg.connect (added to the URL's): keepalives and the user timeout."""
-    values = bounds(lease_seconds)
-    return {"keepalives": 1, **{name: values[name] for name in (
-        "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout")}}
+def connect_kwargs(url, lease_seconds=DEFAULT_LEASE):
+    """libpq parameters for psycopg.connect: the connect timeout, keepalives and the user timeout, but for those
+    `url` sets itself."""
+    values = _with_url(bounds(lease_seconds), url)
+    return {"keepalives": conninfo_to_dict(url).get("keepalives", 1),
+            **{name: values[name] for name in _CLIENT_SETTINGS}}
 
 
 def stored_lease(connection):
@@ -63,16 +69,22 @@ def stored_lease(connection):
     return json.loads(row[0]) if row else DEFAULT_LEASE
 
 
-def apply(connection, lease_seconds, url=None):
-    """Set the limits for `lease_seconds` on the open autocommit `connection`: the server settings (one round trip,
-    those the options of `url` leave to us) and its socket's keepalives and user timeout."""
-    values = bounds(lease_seconds)
-    own = conninfo_to_dict(url).get("options", "") if url else ""
+def apply(connection, lease_seconds, url):
+    """Set the limits for `lease_seconds` on the open autocommit `connection`: the server settings (one round trip;
+    not those the `options` of `url` set) and its socket's keepalives and user timeout (not those `url` sets)."""
+    values = _with_url(bounds(lease_seconds), url)
+    own = conninfo_to_dict(url).get("options", "")
     names = [name for name in _SERVER_SETTINGS if name not in own]
     if names:
         connection.execute("SELECT " + ", ".join("set_config(%s, %s, false)" for _ in names),
                            [item for name in names for item in (name, str(values[name]))])
     _tune_socket(connection.fileno(), values)
+
+
+def _with_url(values, url):
+    """`values` with the client settings `url` gives itself instead of ours."""
+    given = conninfo_to_dict(url)
+    return {**values, **{name: int(given[name]) for name in _CLIENT_SETTINGS if name in given}}
 
 
 def _tune_socket(fd, values):

@@ -30,8 +30,8 @@ class NotifyWatcher:
     def _listen(self):
         connection = None
         try:
-            connection = psycopg.connect(self._url, autocommit=True, connect_timeout=10,
-                                         **bounded.connect_kwargs(self._lease))
+            connection = psycopg.connect(self._url, autocommit=True,
+                                         **bounded.connect_kwargs(self._url, self._lease))
             bounded.apply(connection, self._lease, self._url)
             connection.execute(f"LISTEN {CHANNEL}")
         except psycopg.Error as error:

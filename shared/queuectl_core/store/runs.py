@@ -113,7 +113,8 @@ class RunsMixin:
         with self._transaction() as connection:
             stats_json = json.dumps(stats) if stats else None
             row = connection.execute(self.q.beat, {"now": now, "stats": stats_json, "worker": worker_id}).fetchone()
-            if row is None and worker_id in self._registered():
+            rejoined = row is None and worker_id in self._registered()
+            if rejoined:
                 # Its row was forgotten (another worker's heartbeat after an outage of 2 x lease_timeout): without
                 # it the worker went on claiming, but `worker list`, /metrics, `worker stop` and --health lost it.
                 host, pid, started = self._registered()[worker_id]
@@ -130,7 +131,7 @@ class RunsMixin:
             current = self._settings(connection)
         self._apply_settings(current)
         return Heartbeat(stop_requested=bool(row and row[0]), lease_held=lease_held, settings=current,
-                         cancel_requested=cancel_requested)
+                         cancel_requested=cancel_requested, rejoined=rejoined)
 
     def _apply_settings(self, settings):
         """Make the connection follow settings that act on it (SQLite's durability), as read by a heartbeat."""
