@@ -141,17 +141,17 @@ def main(argv=None):
         scratch = Path(scratch)
         for name in ("soak", "bulk", "contention", "big", "outage-sqlite", "outage-postgres"):
             (scratch / name).mkdir()
-        print("== 1/4 soak", flush=True)
+        print("== 1/5 soak", flush=True)
         results["soak"] = soak.run_soak(scratch / "soak", jobs=500 if args.quick else 5000)
         print(soak.format_report(results["soak"]), flush=True)
-        print("\n== 2/4 kill -9 during bulk enqueue", flush=True)
+        print("\n== 2/5 kill -9 during bulk enqueue", flush=True)
         results["bulk_kill"] = bulk_kill.run_bulk_kill(scratch / "bulk", jobs=20_000 if args.quick else 100_000,
                                                        rounds=2 if args.quick else 5)
         print(f"bulk kill: {'OK' if results['bulk_kill']['ok'] else 'FAILED'}", flush=True)
-        print("\n== 3/4 contention", flush=True)
+        print("\n== 3/5 contention", flush=True)
         results["contention"] = contention.run_contention(scratch / "contention", seconds=8 if args.quick else 30)
         print(contention.format_report(results["contention"]), flush=True)
-        print("\n== 4/4 a big bulk enqueue beside users", flush=True)
+        print("\n== 4/5 a big bulk enqueue beside users", flush=True)
         results["big_bulk"] = bulk_kill.run_big_bulk_beside_users(scratch / "big",
                                                                   jobs=50_000 if args.quick else 500_000)
         print("\n== 5/5 the API while its database is away", flush=True)
