@@ -61,8 +61,8 @@ static void close_from(int first)
 }
 
 /* In the vforked child: never returns. Failures are reported through *error (shared memory). */
-static void child(char **argv, char **envp, int stdin_fd, int stdout_fd, int stderr_fd, pid_t parent,
-                  const sigset_t *old_mask, volatile int *error)
+static void child(char **argv, char **envp, int stdin_fd, int stdout_fd, int stderr_fd, const char *cwd,
+                  pid_t parent, const sigset_t *old_mask, volatile int *error)
 {
     struct sigaction action = {0};
     action.sa_handler = SIG_DFL;
@@ -80,6 +80,8 @@ static void child(char **argv, char **envp, int stdin_fd, int stdout_fd, int std
         _exit(127);
     if (dup2(stdin_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0)
         goto fail;
+    if (cwd != NULL && chdir(cwd) < 0) /* the job's own directory: a missing one fails the start */
+        goto fail;
     close_from(3);
     sigprocmask(SIG_SETMASK, old_mask, NULL);
     execve(argv[0], argv, envp);
@@ -89,16 +91,18 @@ fail:
 }
 
 PyDoc_STRVAR(spawn_doc,
-"spawn(argv, env, stdin_fd, stdout_fd, stderr_fd) -> pid\n\n"
+"spawn(argv, env, stdin_fd, stdout_fd, stderr_fd, cwd=None) -> pid\n\n"
 "Start argv[0] (a path) with argv and env (sequences of bytes, env as b'KEY=value'), as the leader\n"
 "of a new session, with PR_SET_PDEATHSIG = SIGKILL, its standard streams on the given descriptors\n"
-"and no other descriptor open. The caller reaps the child. OSError if it could not be started.");
+"and no other descriptor open, in the directory cwd (bytes) when given. The caller reaps the child.\n"
+"OSError if it could not be started.");
 
 static PyObject *spawn(PyObject *module, PyObject *args)
 {
     PyObject *argv_object, *env_object, *argv_keep = NULL, *env_keep = NULL;
     int stdin_fd, stdout_fd, stderr_fd;
-    if (!PyArg_ParseTuple(args, "OOiii", &argv_object, &env_object, &stdin_fd, &stdout_fd, &stderr_fd))
+    const char *cwd = NULL;
+    if (!PyArg_ParseTuple(args, "OOiii|y", &argv_object, &env_object, &stdin_fd, &stdout_fd, &stderr_fd, &cwd))
         return NULL;
     char **argv = byte_strings(argv_object, &argv_keep);
     if (argv == NULL)
@@ -122,7 +126,7 @@ static PyObject *spawn(PyObject *module, PyObject *args)
     pthread_sigmask(SIG_BLOCK, &all, &old_mask);
     pid_t pid = vfork();
     if (pid == 0)
-        child(argv, envp, stdin_fd, stdout_fd, stderr_fd, parent, &old_mask, &error);
+        child(argv, envp, stdin_fd, stdout_fd, stderr_fd, cwd, parent, &old_mask, &error);
     int vfork_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 

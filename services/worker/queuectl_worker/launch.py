@@ -31,22 +31,26 @@ def method():
     return "setpriv" if _setpriv_prefix() else "preexec"
 
 
-def start_shell(command, stdout_fd, base_env=(), extra_env=None):
-    """`/bin/sh -c command`, stdin /dev/null, stdout and stderr on `stdout_fd`, leading a new session, killed by the
-    kernel (SIGKILL) when this process dies. Its environment: `base_env`, a tuple of (name, value) pairs (the same
-    one each time: its encoding is kept), then the dict `extra_env`. Returns a Child or a Popen: both have pid,
-    poll() and wait(timeout=None)."""
+def start_shell(command, stdout_fd, base_env=(), extra_env=None, cwd=None, stdin_fd=None):
+    """`/bin/sh -c command`, stdin /dev/null (or `stdin_fd`), stdout and stderr on `stdout_fd`, leading a new
+    session, killed by the kernel (SIGKILL) when this process dies, in the directory `cwd` (None: this process's).
+    Its environment: `base_env`, a tuple of (name, value) pairs (the same one each time: its encoding is kept), then
+    the dict `extra_env`. Returns a Child or a Popen: both have pid, poll() and wait(timeout=None). OSError when it
+    cannot start (a missing `cwd`: FileNotFoundError)."""
     argv = ["/bin/sh", "-c", command]
     extra_env = extra_env or {}
     how = method()
     if how == "vfork":
         env = _encoded_environment(base_env, tuple(extra_env)) + [
             os.fsencode(key) + b"=" + os.fsencode(value) for key, value in extra_env.items()]
-        return Child(_spawn.spawn([os.fsencode(arg) for arg in argv], env, _dev_null(), stdout_fd, stdout_fd))
+        more = () if cwd is None else (os.fsencode(cwd),)
+        return Child(_spawn.spawn([os.fsencode(arg) for arg in argv], env,
+                                  _dev_null() if stdin_fd is None else stdin_fd, stdout_fd, stdout_fd, *more))
     parent_pid = os.getpid()
     return subprocess.Popen(
         [*(_setpriv_prefix() if how == "setpriv" else ()), *argv],
-        stdin=subprocess.DEVNULL, stdout=stdout_fd, stderr=subprocess.STDOUT, env={**dict(base_env), **extra_env},
+        stdin=subprocess.DEVNULL if stdin_fd is None else stdin_fd, stdout=stdout_fd, stderr=subprocess.STDOUT,
+        env={**dict(base_env), **extra_env}, cwd=cwd,
         start_new_session=True,
         preexec_fn=(lambda: linux.die_with_parent(signal.SIGKILL, parent_pid)) if how == "preexec" else None,
     )

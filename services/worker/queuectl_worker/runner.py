@@ -24,11 +24,26 @@ _HIDDEN_VARIABLES = ("QUEUECTL_API_TOKEN",)  # secrets of the service that jobs 
 class JobProcess:
     """A job's `/bin/sh -c COMMAND`, leading its own process group, output into an anonymous file."""
 
-    def __init__(self, command, extra_env):
+    def __init__(self, command, extra_env, cwd=None, stdin=None):
+        """Start the job: `extra_env` over the worker's environment less its secrets, in `cwd` (None: the worker's
+        directory), `stdin` (text) on its standard input. OSError when it cannot start (JobStartFailed for a
+        missing `cwd`): no process is left behind."""
+        if cwd is not None and not os.path.isdir(cwd):
+            raise JobStartFailed(f"working directory {cwd} does not exist or is not a directory (the job's cwd)")
         self._output = _output_file()
         self.started = time.monotonic()
-        # If this worker dies, even by SIGKILL, the kernel kills the job's shell (PR_SET_PDEATHSIG).
-        self.process = launch.start_shell(command, self._output, _job_environment(), extra_env)
+        stdin_fd = None if stdin is None else _input_file(stdin)
+        try:
+            # If this worker dies, even by SIGKILL, the kernel kills the job's shell (PR_SET_PDEATHSIG).
+            self.process = launch.start_shell(command, self._output, _job_environment(), extra_env, cwd, stdin_fd)
+        except OSError as error:
+            os.close(self._output)
+            if cwd is not None and isinstance(error, (FileNotFoundError, NotADirectoryError, PermissionError)):
+                raise JobStartFailed(f"working directory {cwd} cannot be entered: {error.strerror}") from None
+            raise
+        finally:
+            if stdin_fd is not None:
+                os.close(stdin_fd)  # the job holds its own copy
         self.pid = self.process.pid
         try:
             self._pidfd = os.pidfd_open(self.pid)
@@ -116,6 +131,22 @@ class JobProcess:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
+
+
+class JobStartFailed(OSError):
+    """The job could not be started for a reason of its own (its `cwd`): that run fails, the worker goes on."""
+
+
+def _input_file(text):
+    """A descriptor of an anonymous file holding `text` (a job's `stdin`, <= 1 MiB), read from its start. A file,
+    not a pipe: the job reads it at its own pace and the worker never blocks writing it, however large."""
+    descriptor = _output_file()
+    data = text.encode("utf-8")
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view):]
+    os.lseek(descriptor, 0, os.SEEK_SET)
+    return descriptor
 
 
 def _output_file():

@@ -13,7 +13,7 @@ from queuectl_core.store import open_store
 from queuectl_core.timeutil import now_ms
 from queuectl_core.waiting import wait_readable
 
-from .runner import JobProcess
+from .runner import JobProcess, JobStartFailed
 from .stats import collect_stats
 
 log = logging.getLogger("queuectl.worker")
@@ -61,6 +61,7 @@ class Worker:
         self.signals_received = 0
         self.stop_requested = False
         self._next_heartbeat = 0.0
+        self._schedule_due = None  # when a schedule is next due (ms), as the last firing found
         self._signal_read, signal_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         os.set_blocking(signal_write, False)
         signal.set_wakeup_fd(signal_write)  # signals wake any wait below at once
@@ -119,6 +120,8 @@ class Worker:
             if deleted:
                 log.info("worker %s: deleted %d jobs older than the retention setting", self.id, deleted)
             return idle_wait
+        if self._schedule_due is not None and now_ms() >= self._schedule_due:
+            self._fire_schedules()  # a slot is due before the next heartbeat: fire it now, not up to 2 s late
         self.watcher.drain()  # before the claim, so no later change goes unnoticed
         claim = self.store.claim_next(self.id, self.lease_seconds)
         if claim is not None:
@@ -160,24 +163,48 @@ class Worker:
     def _heartbeat(self, claim=None, job=None):
         beat = self.store.heartbeat(self.id, self.lease_seconds, claim, collect_stats(job))
         self.settings = beat.settings
+        self._fire_schedules(during_run=claim is not None)
         if beat.stop_requested and not self.stop_requested:
             log.info("worker %s: stop requested, finishing the current job first", self.id)
             self.stop_requested = True
         self._next_heartbeat = time.monotonic() + min(HEARTBEAT_MAX_SECONDS, self.lease_seconds / 3)
         return beat
 
+    def _fire_schedules(self, during_run=False):
+        """Enqueue the jobs of the schedules' due slots (the store makes each slot fire once, however many workers
+        race), and note when the next one is due, so that an idle worker looks again right then. During a run a
+        database error is only logged: it must not pass for a failed lease renewal."""
+        try:
+            firing = self.store.fire_due_schedules(settings=self.settings)
+        except self.store.Error as error:
+            if not during_run:
+                raise
+            log.error("worker %s: could not fire the due schedules: %s", self.id, error)
+            return
+        self._schedule_due = firing.next_due
+        for job_id in firing.job_ids:
+            log.info("worker %s: a schedule enqueued job %s", self.id, job_id)
+
     def _run_claim(self, claim):
         """Run a claimed job to its end and record the outcome (fenced by the claim's token); return the next
         claim taken in the same transaction, or None."""
         timeout = claim.job["timeout"] or self.default_timeout
-        job = JobProcess(
-            claim.job["command"],
-            {
-                "QUEUECTL_JOB_ID": claim.id,
-                "QUEUECTL_ATTEMPT": str(claim.attempt),
-                "QUEUECTL_WORKER_ID": self.id,
-            },
-        )
+        try:
+            job = JobProcess(
+                claim.job["command"],
+                {
+                    **(claim.job.get("env") or {}),  # the job's own variables; queuectl's below win
+                    "QUEUECTL_JOB_ID": claim.id,
+                    "QUEUECTL_ATTEMPT": str(claim.attempt),
+                    "QUEUECTL_WORKER_ID": self.id,
+                },
+                cwd=claim.job.get("cwd"),
+                stdin=claim.job.get("stdin"),
+            )
+        except JobStartFailed as error:
+            # The job's own fault (its cwd): this run fails with the reason, the worker goes on.
+            log.warning("job %s could not start: %s", claim.id, error)
+            return self._record(claim, Outcome(FAILED, None, f"could not start: {error}"), "")
         deadline = job.started + timeout if timeout else None
         renewed = time.monotonic()  # the lease was last renewed (at the claim)
         next_flush = job.started + OUTPUT_FLUSH_SECONDS

@@ -11,14 +11,17 @@ from ..timeutil import to_iso
 from .cleanup import CleanupMixin
 from .control import ControlMixin
 from .dependencies import DependenciesMixin
+from .derived import DerivedMixin
 from .enqueue import EnqueueMixin
 from .records import _record
 from .registry import RegistryMixin
 from .reports import ReportsMixin
 from .runs import RunsMixin
+from .schedules import SchedulesMixin
 
 
-class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMixin, RegistryMixin, ReportsMixin):
+class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMixin, RegistryMixin, ReportsMixin,
+            DerivedMixin, SchedulesMixin):
     """A queue in a database shared by every process (CLI, workers, API) that names it."""
 
     # What a database failure raises, whatever the backend: callers that must survive one, like the worker loop,

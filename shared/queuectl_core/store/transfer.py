@@ -6,7 +6,7 @@ Used by `queuectl migrate --to postgresql://...` when a queue outgrows one host.
 from ..errors import WrongState
 
 # In dependency order: job_deps and runs refer to jobs.
-TABLES = ("jobs", "job_deps", "runs", "settings")
+TABLES = ("jobs", "job_deps", "runs", "settings", "schedules")
 BATCH = 5_000
 
 
