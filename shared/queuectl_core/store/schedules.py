@@ -11,9 +11,8 @@ from dataclasses import dataclass, replace
 
 from ..errors import DuplicateSchedule, InvalidInput, ScheduleNotFound
 from ..schedules import ScheduleSpec, due_slots, every_text, next_slot
-from ..timeutil import now_ms
+from ..timeutil import now_ms, to_iso
 from ..validation import check_job
-from ..timeutil import to_iso
 
 
 @dataclass(frozen=True)
