@@ -166,7 +166,8 @@ def test_the_cli_adds_lists_pauses_runs_and_removes_schedules(db_path):
 
 @pytest.mark.parametrize("arguments", [
     ["--cron", "61 * * * *"], ["--cron", "* * * *"], ["--cron", "0 0 31 2 *"], ["--every", "0s"],
-    ["--every", "1 minute"], ["--every", "5s", "--timezone", "Nowhere/Atlantis"], ["--every", "5s", "--cron", "* * * * *"],
+    ["--every", "1 minute"], ["--every", "5s", "--timezone", "Nowhere/Atlantis"],
+    ["--every", "5s", "--cron", "* * * * *"],
     ["--every", "5s", "--overlap", "queue"],
 ])
 def test_a_bad_expression_zone_or_duration_exits_2_and_adds_nothing(db_path, arguments):
