@@ -47,7 +47,8 @@ def print_job_detail(job):
             click.echo(f"{field + ':':<13}{visible(', '.join(str(item) for item in job[field]))}")
     for field in ("schedule", "scheduled_for", "parent_id", "cwd"):
         if job.get(field):
-            click.echo(f"{field + ':':<13}{visible(job[field])}")
+            click.echo(f"{field + ':':<13} {visible(job[field])}" if len(field) >= 12
+                       else f"{field + ':':<13}{visible(job[field])}")
     if job.get("env"):
         click.echo(f"{'env:':<13}{visible(' '.join(f'{name}={value}' for name, value in job['env'].items()))}")
     if job.get("stdin"):
