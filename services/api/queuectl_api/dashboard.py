@@ -85,3 +85,10 @@ def enqueue():
 def settings():
     """View and change the runtime settings."""
     return render_template("settings.html", page="settings", settings=SETTINGS.values())
+
+
+@blueprint.get("/schedules")
+@auth.login_required
+def schedules():
+    """Schedules: next and last run (with a link to that job), pause/resume, run now, delete, and a form to add."""
+    return render_template("schedules.html", page="schedules")
