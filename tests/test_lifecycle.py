@@ -74,3 +74,19 @@ def test_a_lost_worker_outcome_names_the_worker_and_counts_as_a_failure():
     outcome = lost_outcome("host-1-42-ab12")
     assert outcome.error == "worker lost: host-1-42-ab12 stopped renewing its lease"
     assert decide(0, 3, outcome, SETTINGS, 0).state == "failed"
+
+
+def test_a_completed_job_enqueues_its_on_success_a_dead_one_its_on_dead_and_no_other_end_a_hook():
+    from queuectl_core.lifecycle import hook_for
+
+    assert hook_for("completed") == "on_success"
+    assert hook_for("dead") == "on_dead"
+    assert [hook_for(state) for state in ("pending", "processing", "failed", "cancelled")] == [None] * 4
+
+
+def test_a_hook_learns_its_parent_its_end_and_its_exit_code_empty_when_killed():
+    from queuectl_core.lifecycle import hook_environment
+
+    assert hook_environment("build-1", "dead", 3) == {
+        "QUEUECTL_PARENT_ID": "build-1", "QUEUECTL_PARENT_STATE": "dead", "QUEUECTL_PARENT_EXIT_CODE": "3"}
+    assert hook_environment("build-1", "dead", None)["QUEUECTL_PARENT_EXIT_CODE"] == ""

@@ -51,3 +51,19 @@ class DatabaseError(QueueError):
     def __init__(self, error):
         text = str(error).strip()
         super().__init__(f"database error: {text.splitlines()[0] if text else type(error).__name__}")
+
+
+class ScheduleNotFound(QueueError):
+    """No schedule has this name: exit 1 / HTTP 404."""
+
+    def __init__(self, name):
+        super().__init__(f"no schedule named '{name}'")
+        self.name = name
+
+
+class DuplicateSchedule(QueueError):
+    """A schedule with this name exists already: exit 1 / HTTP 409."""
+
+    def __init__(self, name):
+        super().__init__(f"a schedule named '{name}' already exists")
+        self.name = name

@@ -115,3 +115,24 @@ def dependency_error(job_id, state):
 def lost_outcome(worker_id):
     """The outcome of a run whose worker stopped renewing its lease (killed, frozen, cut off)."""
     return Outcome(LOST, None, f"worker lost: {worker_id} stopped renewing its lease")
+
+
+# The hook a job's end enqueues: a job that completes enqueues its on_success, one that ends dead (out of retries,
+# not retried by its policy, lost too often, or doomed by a dependency) its on_dead. A cancelled job enqueues none:
+# an operator stopped it on purpose.
+HOOKS = {"completed": "on_success", "dead": "on_dead"}
+
+
+def hook_for(state):
+    """The key of the hook ('on_success', 'on_dead') that a job reaching `state` enqueues, or None."""
+    return HOOKS.get(state)
+
+
+def hook_environment(parent_id, state, exit_code):
+    """What a hook's job finds in its environment about the job whose end made it (the exit code is empty when the
+    run was killed, or when the job never ran)."""
+    return {
+        "QUEUECTL_PARENT_ID": parent_id,
+        "QUEUECTL_PARENT_STATE": state,
+        "QUEUECTL_PARENT_EXIT_CODE": "" if exit_code is None else str(exit_code),
+    }

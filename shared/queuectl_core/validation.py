@@ -10,7 +10,12 @@ from .lifecycle import TIMEOUT_CODE
 from .timeutil import parse_iso
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-KEYS = ("command", "id", "max_retries", "priority", "run_at", "delay", "timeout", "after", "retry_on", "no_retry_on")
+KEYS = ("command", "id", "max_retries", "priority", "run_at", "delay", "timeout", "after", "retry_on", "no_retry_on",
+        "env", "cwd", "stdin", "on_success", "on_dead")
+HOOK_KEYS = ("on_success", "on_dead")
+# What a hook or a schedule's job may not hold: the id, the time and (hooks) hooks of its own are queuectl's to set.
+TEMPLATE_FORBIDDEN = ("id", "run_at", "delay")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Bounds that keep values inside SQLite's integers and make sense for a queue.
 MAX_RETRIES_LIMIT = 1_000_000
@@ -18,6 +23,10 @@ PRIORITY_LIMIT = 2**31 - 1
 SECONDS_LIMIT = 10 * 366 * 24 * 3600  # ten years
 COMMAND_LIMIT = 1_000_000  # characters
 AFTER_LIMIT = 100  # dependencies of one job
+ENV_LIMIT = 100  # entries of `env`
+ENV_VALUE_LIMIT = 100_000  # characters of one value (Linux takes at most 128 KiB per environment string)
+PATH_LIMIT = 4096  # characters of `cwd` (PATH_MAX)
+STDIN_LIMIT = 1024 * 1024  # bytes of `stdin` (UTF-8)
 
 # The fast paths below (a bulk enqueue checks each of 100k lines or more) only ever accept what the full path
 # accepts, giving the same result; anything else goes through the full path, which gives the errors.
@@ -40,6 +49,15 @@ class JobSpec:
     after: tuple = ()  # ids of the jobs that must complete first
     retry_on: tuple | None = None  # exit codes (and "timeout") that are retried; None: every failure
     no_retry_on: tuple | None = None  # exit codes (and "timeout") that are not retried
+    env: tuple = ()  # (name, value) pairs added to the job's environment
+    cwd: str | None = None  # the directory the job starts in; None: the worker's job directory
+    stdin: str | None = None  # fed to the job's standard input
+    on_success: str | None = None  # the hook job (checked, as JSON text) enqueued when this one completes
+    on_dead: str | None = None  # ... when it ends dead
+    # Set by queuectl, never by a user's JSON: the schedule and slot that made the job, the job whose hook it is.
+    schedule: str | None = None
+    scheduled_for_ms: int | None = None
+    parent_id: str | None = None
 
 
 _SPEC_DEFAULTS = {field.name: field.default for field in fields(JobSpec) if field.default is not MISSING}
@@ -72,8 +90,9 @@ def _loads(text):
     return json.loads(text)
 
 
-def check_job(value):
-    """Check a decoded JSON job and return a JobSpec; InvalidInput names the bad key."""
+def check_job(value, hooks=True):
+    """Check a decoded JSON job and return a JobSpec; InvalidInput names the bad key. `hooks=False`: a hook's own
+    job, which may hold no hook."""
     spec = _check_plain(value)
     if spec is not None:
         return spec
@@ -118,6 +137,10 @@ def check_job(value):
     after = _after(value)
     retry_on = _exit_codes(value, "retry_on")
     no_retry_on = _exit_codes(value, "no_retry_on")
+    env = _env(value)
+    cwd = _cwd(value)
+    stdin = _stdin(value)
+    on_success, on_dead = (_hook(value, key, hooks) for key in HOOK_KEYS)
     return JobSpec(
         command=command,
         id=job_id,
@@ -129,7 +152,78 @@ def check_job(value):
         after=after,
         retry_on=retry_on,
         no_retry_on=no_retry_on,
+        env=env,
+        cwd=cwd,
+        stdin=stdin,
+        on_success=on_success,
+        on_dead=on_dead,
     )
+
+
+def check_template(value, what, hooks=True):
+    """Check the job object of a hook or a schedule (`what` names it in messages): a job without id, run_at or
+    delay, which queuectl sets each time it makes one. Returns (the JobSpec, the object as canonical JSON)."""
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what} must be a JSON job object, got {_json_type(value)}")
+    forbidden = [key for key in value if key in TEMPLATE_FORBIDDEN or (not hooks and key in HOOK_KEYS)]
+    if forbidden:
+        reason = "a hook has no hooks of its own" if forbidden[0] in HOOK_KEYS else "queuectl sets it each time"
+        raise InvalidInput(f"{what}: {forbidden[0]} is not allowed here ({reason})")
+    try:
+        spec = check_job(value, hooks=hooks)
+    except InvalidInput as error:
+        raise InvalidInput(f"{what}: {error}") from None
+    return spec, json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _hook(value, key, allowed):
+    """The hook job under `key`, checked, as canonical JSON text; None when absent."""
+    if key not in value:
+        return None
+    if not allowed:
+        raise InvalidInput(f"{key} is not allowed here (a hook has no hooks of its own)")
+    return check_template(value[key], key, hooks=False)[1]
+
+
+def _env(value):
+    """`env` as sorted (name, value) pairs: at most ENV_LIMIT names of [A-Za-z_][A-Za-z0-9_]*, string values."""
+    if "env" not in value:
+        return ()
+    env = value["env"]
+    if not isinstance(env, dict) or len(env) > ENV_LIMIT:
+        raise InvalidInput(f"env must be an object of at most {ENV_LIMIT} variables, got {_show(env)}")
+    for name, text in env.items():
+        if not ENV_NAME.fullmatch(name):
+            raise InvalidInput(f"env: a variable name must match [A-Za-z_][A-Za-z0-9_]*, got {_show(name)}")
+        if not isinstance(text, str):
+            raise InvalidInput(f"env: {name} must be a string, got {_show(text)}")
+        if "\x00" in text or len(text) > ENV_VALUE_LIMIT or not _is_unicode_text(text):
+            raise InvalidInput(f"env: {name} must be Unicode text of at most {ENV_VALUE_LIMIT} characters"
+                               " without a NUL byte")
+    return tuple(sorted(env.items()))
+
+
+def _cwd(value):
+    if "cwd" not in value:
+        return None
+    cwd = value["cwd"]
+    if not (isinstance(cwd, str) and cwd.startswith("/") and len(cwd) <= PATH_LIMIT and "\x00" not in cwd
+            and _is_unicode_text(cwd)):
+        raise InvalidInput(f"cwd must be an absolute path (starting with /) of at most {PATH_LIMIT} characters,"
+                           f" got {_show(cwd)}")
+    return cwd
+
+
+def _stdin(value):
+    if "stdin" not in value:
+        return None
+    text = value["stdin"]
+    if not isinstance(text, str):
+        raise InvalidInput(f"stdin must be a string, got {_show(text)}")
+    if "\x00" in text or not _is_unicode_text(text) or len(text.encode("utf-8")) > STDIN_LIMIT:
+        raise InvalidInput(f"stdin must be Unicode text of at most {STDIN_LIMIT} bytes (1 MiB) without a NUL byte,"
+                           f" got {len(text)} characters")
+    return text
 
 
 def _check_plain(value):

@@ -456,3 +456,34 @@ def test_the_audit_page_shows_operator_actions_as_text_newest_first_and_pages(pa
     expect(first.locator("td").nth(1)).to_have_text("cli:paging-9@host")
     page.click("#newer")
     expect(page.locator("#range")).to_have_text("1–50")
+
+
+def test_the_schedules_page_adds_with_the_cli_s_checks_runs_pauses_and_deletes(page, site, store):
+    base, _ = site
+    page.goto(f"{base}/schedules")
+    expect(page.locator("#schedules tbody")).to_contain_text("No schedules.")
+    page.fill("#schedule-name", "nightly")
+    page.fill("#schedule-when", "61 2 * * *")
+    page.fill("#schedule-job", '{"command": "echo <b>backup</b>"}')
+    page.click("#add-schedule")
+    expect(page.locator('[data-error-for="when"]')).to_contain_text("not valid")  # the server's check, by its field
+    assert store.list_schedules() == []
+    page.fill("#schedule-when", "30 2 * * *")
+    page.fill("#schedule-timezone", "Europe/Berlin")
+    page.click("#add-schedule")
+    row = page.locator('#schedules tr[data-name="nightly"]')
+    expect(row).to_contain_text("30 2 * * *")
+    expect(row).to_contain_text("echo <b>backup</b>")  # user data as text, never as markup
+    row.locator('[data-action="run now"]').click()
+    expect(page.locator(".toast.success").last).to_contain_text("Enqueued")
+    last_job = store.get_schedule("nightly")["last_job_id"]
+    expect(row.locator(f'a[href="/jobs/{last_job}"]')).to_be_visible()
+    row.locator('[data-action="pause"]').click()
+    expect(row).to_contain_text("paused")
+    assert store.get_schedule("nightly")["paused"] is True
+    row.locator('[data-action="resume"]').click()
+    expect(row).to_contain_text("active")
+    row.locator('[data-action="delete"]').click()
+    page.click("#confirm-ok")
+    expect(page.locator("#schedules tbody")).to_contain_text("No schedules.")
+    assert store.list_schedules() == []

@@ -11,7 +11,8 @@ VIEWER = {"Authorization": f"Bearer {READ_TOKEN}"}
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # A body each state-changing route would accept from the operator (so a 403 is about the role, not the input).
 BODIES = {"/api/v1/jobs": {"command": "true"}, "/api/v1/settings": {"max_retries": 7},
-          "/api/v1/purge": {"states": ["dead"]}}
+          "/api/v1/purge": {"states": ["dead"]},
+          "/api/v1/schedules": {"name": "other", "every": "1h", "job": {"command": "true"}}}
 # Elements through which a page changes something; a viewer's pages have none of them.
 ACTIONS = ["id=\"retry\"", "id=\"cancel\"", "id=\"retry-all\"", "id=\"purge\"", "id=\"stop-workers\"",
            "id=\"pause-queue\"", "id=\"enqueue-form\"", "id=\"submit\"", "id=\"save\"", "enqueue.js"]
@@ -19,9 +20,13 @@ ACTIONS = ["id=\"retry\"", "id=\"cancel\"", "id=\"retry-all\"", "id=\"purge\"", 
 
 @pytest.fixture
 def roles_app(db_path):
-    """The app with both tokens, on a database holding the dead job `some-job` and one live worker."""
+    """The app with both tokens, on a database holding the dead job `some-job`, the schedule `some-job` and one
+    live worker."""
+    from queuectl_core.schedules import check_schedule
+
     store = SqliteStore(str(db_path))
     make_dead(store, "some-job")
+    store.add_schedule(check_schedule("some-job", every="1h", job={"command": "true"}))
     store.register_worker("w-1", "host", 1)
     store.close()
     return create_app({"QUEUECTL_DB": str(db_path), "QUEUECTL_API_TOKEN": TOKEN,
@@ -42,7 +47,7 @@ def snapshot(db_path):
     try:
         jobs, _ = store.search_jobs(limit=1000)
         workers = [(worker["id"], worker["stop_requested"]) for worker in store.live_workers()]
-        return jobs, store.get_settings(), store.paused_since(), workers
+        return jobs, store.get_settings(), store.paused_since(), workers, store.list_schedules()
     finally:
         store.close()
 

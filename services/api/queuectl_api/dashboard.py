@@ -92,3 +92,10 @@ def settings():
 def audit():
     """The audit log: operators' actions, read-only."""
     return render_template("audit.html", page="audit")
+
+
+@blueprint.get("/schedules")
+@auth.login_required
+def schedules():
+    """Schedules: next and last run (with a link to that job), pause/resume, run now, delete, and a form to add."""
+    return render_template("schedules.html", page="schedules")

@@ -8,9 +8,11 @@ from queuectl_core.errors import (
     DatabaseError,
     DatabaseUnusable,
     DuplicateJob,
+    DuplicateSchedule,
     InvalidInput,
     JobNotFound,
     RunNotFound,
+    ScheduleNotFound,
     WrongState,
 )
 from werkzeug.exceptions import HTTPException
@@ -28,7 +30,9 @@ STATUSES = (
     (ReadOnly, 403),
     (JobNotFound, 404),
     (RunNotFound, 404),
+    (ScheduleNotFound, 404),
     (DuplicateJob, 409),
+    (DuplicateSchedule, 409),
     (BadDependency, 409),
     (WrongState, 409),
     (TooManyFailures, 429),

@@ -40,9 +40,9 @@ def _errors(*statuses):
         401: "missing or wrong API token",
         403: "a change asked by a viewer (the read-only QUEUECTL_API_READ_TOKEN, or a session logged in with it),"
              " or by a dashboard session without its X-CSRF-Token header",
-        404: "no such job (or no such run of it)",
-        409: "conflict with the queue's state: the job id exists already, `after` names an unknown job, or the"
-             " job's state does not allow the action",
+        404: "no such job (or no such run of it, or no such schedule)",
+        409: "conflict with the queue's state: the job id (or schedule name) exists already, `after` names an"
+             " unknown job, or the job's state does not allow the action",
         413: "request body too large",
         503: "the database does not answer",
     }
@@ -411,6 +411,7 @@ def _with_throttle(paths):
 
 def document():
     """The OpenAPI document as a dict."""
+    from . import openapi_schedules  # it builds on this module's helpers
     return {
         "openapi": "3.1.0",
         "info": {
@@ -424,11 +425,11 @@ def document():
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
-        "paths": _with_throttle(_paths()),
+        "paths": _with_throttle({**_paths(), **openapi_schedules.paths()}),
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
                                                "description": "the value of QUEUECTL_API_TOKEN, or of the"
                                                               " read-only QUEUECTL_API_READ_TOKEN"}},
-            "schemas": _schemas(),
+            "schemas": openapi_schedules.add_to_schemas(_schemas()),
         },
     }

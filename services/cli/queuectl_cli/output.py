@@ -45,6 +45,17 @@ def print_job_detail(job):
     for field in ("after", "retry_on", "no_retry_on"):  # shown only when the job sets them
         if job.get(field):
             click.echo(f"{field + ':':<13}{visible(', '.join(str(item) for item in job[field]))}")
+    for field in ("schedule", "scheduled_for", "parent_id", "cwd"):
+        if job.get(field):
+            click.echo(f"{field + ':':<13} {visible(job[field])}" if len(field) >= 12
+                       else f"{field + ':':<13}{visible(job[field])}")
+    if job.get("env"):
+        click.echo(f"{'env:':<13}{visible(' '.join(f'{name}={value}' for name, value in job['env'].items()))}")
+    if job.get("stdin"):
+        click.echo(f"{'stdin:':<13}{shorten(job['stdin'], 60)} ({len(job['stdin'].encode())} bytes)")
+    for field in ("on_success", "on_dead"):
+        if job.get(field):
+            click.echo(f"{field + ':':<13}{visible(json.dumps(job[field], ensure_ascii=False))}")
     history = job.get("history", [])
     total = job.get("history_total", len(history))
     click.echo(f"\nHistory ({total} run{'s' if total != 1 else ''})")

@@ -83,6 +83,8 @@ static void child(char **argv, char **envp, const char *cwd, int stdin_fd, int s
         goto fail;
     if (dup2(stdin_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0)
         goto fail;
+    if (cwd != NULL && chdir(cwd) < 0) /* the job's own directory: a missing one fails the start */
+        goto fail;
     close_from(3);
     sigprocmask(SIG_SETMASK, old_mask, NULL);
     execve(argv[0], argv, envp);

@@ -31,12 +31,12 @@ def method():
     return "setpriv" if _setpriv_prefix() else "preexec"
 
 
-def start_shell(command, stdout_fd, base_env=(), extra_env=None, cwd=None):
-    """`/bin/sh -c command`, stdin /dev/null, stdout and stderr on `stdout_fd`, leading a new session, killed by the
-    kernel (SIGKILL) when this process dies, started in the directory `cwd` (None: this process's own). Its
-    environment: `base_env`, a tuple of (name, value) pairs (the same one each time: its encoding is kept), then
-    the dict `extra_env`. Returns a Child or a Popen: both have pid, poll() and wait(timeout=None). OSError when
-    the shell cannot be started (a missing `cwd`: FileNotFoundError), with no child left behind."""
+def start_shell(command, stdout_fd, base_env=(), extra_env=None, cwd=None, stdin_fd=None):
+    """`/bin/sh -c command`, stdin /dev/null (or `stdin_fd`), stdout and stderr on `stdout_fd`, leading a new
+    session, killed by the kernel (SIGKILL) when this process dies, started in the directory `cwd` (None: this
+    process's own). Its environment: `base_env`, a tuple of (name, value) pairs (the same one each time: its encoding
+    is kept), then the dict `extra_env`. Returns a Child or a Popen: both have pid, poll() and wait(timeout=None).
+    OSError when the shell cannot be started (a missing `cwd`: FileNotFoundError), with no child left behind."""
     argv = ["/bin/sh", "-c", command]
     extra_env = extra_env or {}
     how = method()
@@ -44,13 +44,13 @@ def start_shell(command, stdout_fd, base_env=(), extra_env=None, cwd=None):
         env = _encoded_environment(base_env, tuple(extra_env)) + [
             os.fsencode(key) + b"=" + os.fsencode(value) for key, value in extra_env.items()]
         directory = None if cwd is None else os.fsencode(cwd)
-        return Child(_spawn.spawn([os.fsencode(arg) for arg in argv], env, _dev_null(), stdout_fd, stdout_fd,
-                                  directory))
+        return Child(_spawn.spawn([os.fsencode(arg) for arg in argv], env,
+                                  _dev_null() if stdin_fd is None else stdin_fd, stdout_fd, stdout_fd, directory))
     parent_pid = os.getpid()
     return subprocess.Popen(
         [*(_setpriv_prefix() if how == "setpriv" else ()), *argv],
-        stdin=subprocess.DEVNULL, stdout=stdout_fd, stderr=subprocess.STDOUT, env={**dict(base_env), **extra_env},
-        start_new_session=True, cwd=cwd,
+        stdin=subprocess.DEVNULL if stdin_fd is None else stdin_fd, stdout=stdout_fd, stderr=subprocess.STDOUT,
+        env={**dict(base_env), **extra_env}, start_new_session=True, cwd=cwd,
         preexec_fn=(lambda: linux.die_with_parent(signal.SIGKILL, parent_pid)) if how == "preexec" else None,
     )
 

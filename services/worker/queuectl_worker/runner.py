@@ -27,19 +27,27 @@ class JobProcess:
     wrote between two trims: `head -c 300000000 /dev/zero` took the worker to ~300 MiB). A job that writes faster
     than the worker reads waits for it (the pipe is full), as it would for a terminal."""
 
-    def __init__(self, command, extra_env, cwd=None):
-        """Start the shell in the directory `cwd` (None: the worker's own); OSError when it cannot be started
-        (`cwd` missing, say): nothing is left behind then."""
+    def __init__(self, command, extra_env, cwd=None, stdin=None):
+        """Start the shell: `extra_env` over the worker's environment less its secrets, in the directory `cwd`
+        (None: the worker's own), `stdin` (text) on its standard input. OSError when it cannot be started
+        (JobStartFailed when `cwd` cannot be entered): nothing is left behind then."""
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         self.started = time.monotonic()
+        stdin_fd = None if stdin is None else _input_file(stdin)
         try:
             # If this worker dies, even by SIGKILL, the kernel kills the job's shell (PR_SET_PDEATHSIG).
-            self.process = launch.start_shell(command, write_end, _job_environment(), extra_env, cwd=cwd)
-        except BaseException:
+            self.process = launch.start_shell(command, write_end, _job_environment(), extra_env, cwd=cwd,
+                                              stdin_fd=stdin_fd)
+        except BaseException as error:
             os.close(read_end)
+            if cwd is not None and isinstance(error, (FileNotFoundError, NotADirectoryError, PermissionError)):
+                gone = "does not exist" if isinstance(error, FileNotFoundError) else "cannot be entered"
+                raise JobStartFailed(f"working directory {cwd} {gone} ({error.strerror})") from None
             raise
         finally:
             os.close(write_end)  # the job holds its own copies: end of file once it and its children are gone
+            if stdin_fd is not None:
+                os.close(stdin_fd)
         os.set_blocking(read_end, False)
         self._output = read_end
         self._output_open = True  # until end of file
@@ -160,6 +168,21 @@ def output_text(raw):
     """A job's output bytes as text that any database stores: invalid UTF-8 escaped (`\\xff`), and NUL, which
     PostgreSQL text cannot hold, written `\\x00`; so every byte survives, readable."""
     return raw.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+
+
+class JobStartFailed(OSError):
+    """The job could not be started for a reason of its own (its directory): that run fails, the worker goes on."""
+
+
+def _input_file(text):
+    """A descriptor of an anonymous in-memory file holding `text` (a job's `stdin`, <= 1 MiB), read from its start.
+    A file, not a pipe: the job reads it at its own pace and the worker never blocks writing it, however large."""
+    descriptor = os.memfd_create("queuectl-job-input", os.MFD_CLOEXEC)
+    view = memoryview(text.encode("utf-8"))
+    while view:
+        view = view[os.write(descriptor, view):]
+    os.lseek(descriptor, 0, os.SEEK_SET)
+    return descriptor
 
 
 @functools.cache

@@ -62,6 +62,7 @@ class Worker:
         self.signals_received = 0
         self.stop_requested = False
         self._next_heartbeat = 0.0
+        self._schedule_due = None  # when a schedule is next due (ms), as the last firing found
         self._signal_read, signal_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         os.set_blocking(signal_write, False)
         signal.set_wakeup_fd(signal_write)  # signals wake any wait below at once
@@ -120,6 +121,8 @@ class Worker:
             if deleted:
                 log.info("worker %s: deleted %d jobs older than the retention setting", self.id, deleted)
             return idle_wait
+        if self._schedule_due is not None and now_ms() >= self._schedule_due:
+            self._fire_schedules()  # a slot is due before the next heartbeat: fire it now, not up to 2 s late
         self.watcher.drain()  # before the claim, so no later change goes unnoticed
         claim = self.store.claim_next(self.id, self.lease_seconds)
         if claim is not None:
@@ -164,24 +167,42 @@ class Worker:
         if beat.rejoined:
             log.warning("worker %s: its registration had been removed by another worker (no heartbeat got through"
                         " for 2 x lease_timeout); registered again", self.id)
+        self._fire_schedules(during_run=claim is not None)
         if beat.stop_requested and not self.stop_requested:
             log.info("worker %s: stop requested, finishing the current job first", self.id)
             self.stop_requested = True
         self._next_heartbeat = time.monotonic() + min(HEARTBEAT_MAX_SECONDS, self.lease_seconds / 3)
         return beat
 
+    def _fire_schedules(self, during_run=False):
+        """Enqueue the jobs of the schedules' due slots (the store makes each slot fire once, however many workers
+        race), and note when the next one is due, so that an idle worker looks again right then. During a run a
+        database error is only logged: it must not pass for a failed lease renewal."""
+        try:
+            firing = self.store.fire_due_schedules(settings=self.settings)
+        except self.store.Error as error:
+            if not during_run:
+                raise
+            log.error("worker %s: could not fire the due schedules: %s", self.id, error)
+            return
+        self._schedule_due = firing.next_due
+        for job_id in firing.job_ids:
+            log.info("worker %s: a schedule enqueued job %s", self.id, job_id)
+
     def _run_claim(self, claim):
         """Run a claimed job to its end and record the outcome (fenced by the claim's token); return the next
         claim taken in the same transaction, or None."""
         timeout = claim.job["timeout"] or self.default_timeout
-        environment = {"QUEUECTL_JOB_ID": claim.id, "QUEUECTL_ATTEMPT": str(claim.attempt),
-                       "QUEUECTL_WORKER_ID": self.id}
+        environment = {
+            **(claim.job.get("env") or {}),  # the job's own variables; queuectl's below win
+            "QUEUECTL_JOB_ID": claim.id, "QUEUECTL_ATTEMPT": str(claim.attempt), "QUEUECTL_WORKER_ID": self.id,
+        }
         try:
-            job = JobProcess(claim.job["command"], environment, cwd=self.job_dir)
-        except OSError as error:  # the job directory vanished, say: that run fails, the worker goes on
-            where = f" in {self.job_dir}" if self.job_dir else ""
-            outcome = Outcome(FAILED, None, f"could not start the job{where}: {error.strerror or error}")
-            return self._record(claim, outcome, "")
+            job = JobProcess(claim.job["command"], environment, cwd=claim.job.get("cwd") or self.job_dir,
+                             stdin=claim.job.get("stdin"))
+        except OSError as error:  # its directory is missing (the job's cwd, or a job directory that vanished)
+            log.warning("job %s could not start: %s", claim.id, error)
+            return self._record(claim, Outcome(FAILED, None, f"could not start the job: {error}"), "")
         deadline = job.started + timeout if timeout else None
         renewed = time.monotonic()  # the lease was last renewed (at the claim)
         next_flush = job.started + OUTPUT_FLUSH_SECONDS

@@ -12,17 +12,19 @@ from .audit import AuditMixin
 from .cleanup import CleanupMixin
 from .control import ControlMixin
 from .dependencies import DependenciesMixin
+from .derived import DerivedMixin
 from .enqueue import EnqueueMixin
 from .records import _record
 from .registry import RegistryMixin
 from .reports import ReportsMixin
 from .runs import RunsMixin
+from .schedules import SchedulesMixin
 
 _ALL_RUNS = 2**62  # a LIMIT no job's runs reach (both dialects take a number; SQLite has no LIMIT ALL)
 
 
 class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMixin, RegistryMixin, ReportsMixin,
-            AuditMixin):
+            AuditMixin, DerivedMixin, SchedulesMixin):
     """A queue in a database shared by every process (CLI, workers, API) that names it."""
 
     # What a database failure raises, whatever the backend: callers that must survive one, like the worker loop,

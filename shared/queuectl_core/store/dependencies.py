@@ -41,8 +41,11 @@ class DependenciesMixin:
 
     def _doom(self, connection, seq, now, dependency, state):
         """Job `seq` waits for `dependency`, which ended in `state`: it takes the state the rules give it."""
-        connection.execute(self.q.fail_job, {"seq": seq, "now": now, "state": dependents_state(state),
-                                             "error": dependency_error(dependency, state)})
+        fate = dependents_state(state)
+        rows = connection.execute(self.q.fail_job, {"seq": seq, "now": now, "state": fate,
+                                                    "error": dependency_error(dependency, state)}).fetchall()
+        for dead_id, on_dead in rows:  # it ended: its hook, in this same transaction
+            self._enqueue_hook(connection, dead_id, fate, None, {"on_dead": on_dead}, now)
 
     def _settle_dependents(self, connection, seq, job_id, state, now):
         """After job `seq` reached `state`: the jobs waiting for it take the state the rules give them (dead when
@@ -57,6 +60,8 @@ class DependenciesMixin:
                 continue
             rows = connection.execute(self.q.fail_dependents, {
                 "seq": seq, "now": now, "state": fate, "error": dependency_error(job_id, state)}).fetchall()
-            ended.extend((dependent_seq, dependent_id, fate) for dependent_seq, dependent_id in rows)
+            ended.extend((dependent_seq, dependent_id, fate) for dependent_seq, dependent_id, _ in rows)
             changed += len(rows)
+            for _, dependent_id, on_dead in rows:  # each one ended: its hook, in this same transaction
+                self._enqueue_hook(connection, dependent_id, fate, None, {"on_dead": on_dead}, now)
         return changed

@@ -10,7 +10,9 @@ from .records import _new_job_ids, _new_record, _record, new_job_id
 
 # The columns of a bulk enqueue's rows, in their order (created_at and updated_at are the batch's `now`).
 BULK_COLUMNS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "depends_on", "retry_on",
-                "no_retry_on")
+                "no_retry_on",
+                # schedules and hooks (migration 5)
+                "env", "cwd", "stdin", "on_success", "on_dead", "schedule", "scheduled_for", "parent_id")
 
 
 class EnqueueMixin:
@@ -122,4 +124,6 @@ class EnqueueMixin:
             json.dumps(list(spec.after)) if spec.after else None,
             None if spec.retry_on is None else json.dumps(list(spec.retry_on)),
             None if spec.no_retry_on is None else json.dumps(list(spec.no_retry_on)),
+            json.dumps(dict(spec.env), ensure_ascii=False) if spec.env else None, spec.cwd, spec.stdin,
+            spec.on_success, spec.on_dead, spec.schedule, spec.scheduled_for_ms, spec.parent_id,
         )

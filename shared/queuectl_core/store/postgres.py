@@ -14,7 +14,16 @@ from . import postgres_bounds as bounded
 from .base import Store
 from .enqueue import BULK_COLUMNS
 from .postgres_schema import CHANNEL, migrate
-from .sql import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, WAITING, oldest_waiting_levels, to_pyformat
+from .sql import (
+    DUE_SCHEDULES,
+    IS_PAUSED,
+    JOB_COLUMNS,
+    NOT_WAITING,
+    PORTABLE,
+    WAITING,
+    oldest_waiting_levels,
+    to_pyformat,
+)
 
 # SKIP LOCKED: concurrent claimers pass over a row another transaction is taking instead of waiting.
 CLAIM = f"""
@@ -51,6 +60,9 @@ SQL = SimpleNamespace(
     wake=f"SELECT pg_notify('{CHANNEL}', '')",  # delivered at commit, to every LISTENing worker
     like="ILIKE",
     dialect=to_pyformat,
+    # A worker fires the schedules no other one is firing (SKIP LOCKED); a row locked and committed by another
+    # is read again with its new next_run_at, which the WHERE then tests.
+    due_schedules=to_pyformat(DUE_SCHEDULES) + " FOR UPDATE SKIP LOCKED",
 )
 
 

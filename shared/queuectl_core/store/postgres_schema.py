@@ -156,6 +156,34 @@ MIGRATIONS = (
         details TEXT);
     CREATE INDEX audit_at ON audit (at)
     """),
+    # 7: as SQLite's 7: schedules and hooks.
+    ("schedules and hooks", """
+    ALTER TABLE jobs ADD COLUMN env TEXT;
+    ALTER TABLE jobs ADD COLUMN cwd TEXT;
+    ALTER TABLE jobs ADD COLUMN stdin TEXT;
+    ALTER TABLE jobs ADD COLUMN on_success TEXT;
+    ALTER TABLE jobs ADD COLUMN on_dead TEXT;
+    ALTER TABLE jobs ADD COLUMN schedule TEXT;
+    ALTER TABLE jobs ADD COLUMN scheduled_for BIGINT;
+    ALTER TABLE jobs ADD COLUMN parent_id TEXT;
+    CREATE UNIQUE INDEX jobs_schedule_slot ON jobs (schedule, scheduled_for) WHERE schedule IS NOT NULL;
+    CREATE INDEX jobs_schedule_state ON jobs (schedule, state) WHERE schedule IS NOT NULL;
+    CREATE TABLE schedules (
+        name TEXT PRIMARY KEY,
+        cron TEXT,
+        every_ms BIGINT,
+        timezone TEXT NOT NULL,
+        overlap TEXT NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        job TEXT NOT NULL,
+        next_run_at BIGINT NOT NULL,
+        last_run_at BIGINT,
+        last_job_id TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE INDEX schedules_due ON schedules (next_run_at) WHERE paused = 0
+    """),
 )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..timeutil import to_iso
 
 _TIME_FIELDS = ("run_at", "created_at", "updated_at", "started_at", "finished_at", "heartbeat_at",
-                "current_job_started_at")
+                "current_job_started_at", "scheduled_for")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,9 @@ def _new_record(row):
         "timeout": None if row["timeout"] is None else float(row["timeout"]),  # the column is a float
         "created_at": row["now"], "updated_at": row["now"], "last_error": None, "exit_code": None,
         "worker_id": None, "depends_on": row["depends_on"], "retry_on": row["retry_on"],
-        "no_retry_on": row["no_retry_on"],
+        "no_retry_on": row["no_retry_on"], "env": row["env"], "cwd": row["cwd"], "stdin": row["stdin"],
+        "on_success": row["on_success"], "on_dead": row["on_dead"], "schedule": row["schedule"],
+        "scheduled_for": row["scheduled_for"], "parent_id": row["parent_id"],
     })
 
 
@@ -72,5 +74,10 @@ def _to_record(record):
         for field in ("retry_on", "no_retry_on"):
             record[field] = None if record[field] is None else json.loads(record[field])
         record["after"] = json.loads(after) if after else []
+    if "env" in record:  # schedules and hooks: JSON objects
+        record["env"] = json.loads(record["env"]) if record["env"] else {}
+        for field in ("on_success", "on_dead"):
+            if isinstance(record[field], str):
+                record[field] = json.loads(record[field])
     return record
 

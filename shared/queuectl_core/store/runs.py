@@ -7,7 +7,7 @@ pure state machine (lifecycle.decide) and writes the transition it returns, fenc
 import json
 import os
 
-from ..lifecycle import decide, lost_outcome
+from ..lifecycle import HOOKS, decide, lost_outcome
 from ..timeutil import now_ms
 from .records import Claim, Heartbeat, _to_record
 
@@ -73,6 +73,8 @@ class RunsMixin:
             "offset": output_offset, "seq": claim.seq, "attempt": claim.attempt,
         })
         self._settle_dependents(connection, claim.seq, claim.id, transition.state, now)
+        if transition.state in HOOKS and claim.job.get(HOOKS[transition.state]):  # in this same transaction
+            self._enqueue_hook(connection, claim.id, transition.state, transition.exit_code, claim.job, now)
         return transition
 
     def _write_finish(self, connection, claim, transition, now, cancel_requested):
@@ -148,7 +150,7 @@ class RunsMixin:
         reclaimed = []
         with self._transaction() as connection:
             rows = connection.execute(self.q.expired, {"now": now}).fetchall()
-            for seq, job_id, attempts, max_retries, run_count, worker_id, cancel_requested, token in rows:
+            for seq, job_id, attempts, max_retries, run_count, worker_id, cancel_requested, token, on_dead in rows:
                 outcome = lost_outcome(worker_id)
                 job = {"attempts": attempts, "max_retries": max_retries}
                 transition = self._decide(job, outcome, now, bool(cancel_requested), settings)
@@ -160,6 +162,7 @@ class RunsMixin:
                 connection.execute(self.q.close_lost_run, {"now": now, "error": outcome.error, "seq": seq,
                                                            "attempt": run_count})
                 self._settle_dependents(connection, seq, job_id, transition.state, now)
+                self._enqueue_hook(connection, job_id, transition.state, None, {"on_dead": on_dead}, now)
                 reclaimed.append(job_id)
             self._wake(connection)
         return reclaimed

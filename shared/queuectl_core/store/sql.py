@@ -20,6 +20,8 @@ ENDED = _listed(ENDED_BADLY)
 JOB_COLUMNS = (
     "id, command, state, attempts, max_retries, priority, run_at, timeout,"
     " created_at, updated_at, last_error, exit_code, worker_id, depends_on, retry_on, no_retry_on"
+    # schedules and hooks (migration 5)
+    ", env, cwd, stdin, on_success, on_dead, schedule, scheduled_for, parent_id"
 )
 
 # The settings row whose presence pauses the queue (`queuectl pause`); not a setting of `config`.
@@ -63,9 +65,11 @@ def run_totals_of_finished_runs(leading=""):
 PORTABLE = {
     "insert_job": (
         "INSERT INTO jobs (id, command, state, max_retries, priority, run_at, timeout, created_at, updated_at,"
-        " depends_on, retry_on, no_retry_on)"
+        " depends_on, retry_on, no_retry_on"
+        ", env, cwd, stdin, on_success, on_dead, schedule, scheduled_for, parent_id)"
         " VALUES (:id, :command, 'pending', :max_retries, :priority, :run_at, :timeout, :now, :now,"
-        " :depends_on, :retry_on, :no_retry_on)"
+        " :depends_on, :retry_on, :no_retry_on"
+        ", :env, :cwd, :stdin, :on_success, :on_dead, :schedule, :scheduled_for, :parent_id)"
     ),
     "default_max_retries": "SELECT value FROM settings WHERE name = 'max_retries'",
     "open_run": (
@@ -96,7 +100,8 @@ PORTABLE = {
     "any_expired": "SELECT 1 FROM jobs WHERE state = 'processing' AND lease_expires_at < :now LIMIT 1",
     # PostgreSQL locks these rows (FOR UPDATE SKIP LOCKED); SQLite's BEGIN IMMEDIATE holds the database already.
     "expired": (
-        "SELECT seq, id, attempts, max_retries, run_count, worker_id, cancel_requested, lease_token FROM jobs"
+        "SELECT seq, id, attempts, max_retries, run_count, worker_id, cancel_requested, lease_token, on_dead"
+        " FROM jobs"
         " WHERE state = 'processing' AND lease_expires_at < :now"
     ),
     # Fenced like finish_job: only the lease that was read expired is ended, never a claim made since.
@@ -186,11 +191,11 @@ PORTABLE = {
     "fail_dependents": (
         "UPDATE jobs SET state = :state, last_error = :error, exit_code = NULL, updated_at = :now"
         f" WHERE state IN ({WAITING}) AND seq IN (SELECT job_seq FROM job_deps WHERE dep_seq = :seq)"
-        " RETURNING seq, id"
+        " RETURNING seq, id, on_dead"
     ),
     "fail_job": (
         "UPDATE jobs SET state = :state, last_error = :error, exit_code = NULL, updated_at = :now"
-        f" WHERE seq = :seq AND state IN ({WAITING})"
+        f" WHERE seq = :seq AND state IN ({WAITING}) RETURNING id, on_dead"
     ),
     "ended_dependency": (
         "SELECT p.id, p.state FROM jobs j JOIN job_deps d ON d.job_seq = j.seq JOIN jobs p ON p.seq = d.dep_seq"
@@ -244,6 +249,39 @@ def oldest_waiting_levels(indexed_by=""):
         f" SELECT count(*), min((SELECT min(run_at) {waiting} AND priority = levels.priority))"
         " FROM levels WHERE priority IS NOT NULL"
     )
+
+
+SCHEDULE_COLUMNS = ("name, cron, every_ms, timezone, overlap, paused, job, next_run_at, last_run_at, last_job_id,"
+                    " created_at, updated_at")
+SCHEDULES = {
+    "insert_schedule": (
+        f"INSERT INTO schedules ({SCHEDULE_COLUMNS}) VALUES (:name, :cron, :every_ms, :timezone, :overlap, 0, :job,"
+        " :next_run_at, NULL, NULL, :now, :now)"
+    ),
+    "list_schedules": f"SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY name",
+    "get_schedule": f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE name = :name",
+    "delete_schedule": "DELETE FROM schedules WHERE name = :name",
+    "pause_schedule": "UPDATE schedules SET paused = 1, updated_at = :now WHERE name = :name",
+    "resume_schedule": (
+        "UPDATE schedules SET paused = 0, next_run_at = :next_run_at, updated_at = :now WHERE name = :name"
+    ),
+    "next_schedule_due": "SELECT min(next_run_at) FROM schedules WHERE paused = 0",
+    "schedule_busy": (
+        f"SELECT 1 FROM jobs WHERE schedule = :name AND state IN ({_listed(UNFINISHED_STATES)}) LIMIT 1"
+    ),
+    "advance_schedule": (
+        "UPDATE schedules SET next_run_at = :next_run_at, updated_at = :now,"
+        " last_run_at = coalesce(:last_run_at, last_run_at), last_job_id = coalesce(:last_job_id, last_job_id)"
+        " WHERE name = :name"
+    ),
+    "schedule_ran": (
+        "UPDATE schedules SET last_run_at = :last_run_at, last_job_id = :last_job_id, updated_at = :now"
+        " WHERE name = :name"
+    ),
+}
+# The due schedules, read under the write transaction; each backend adds its row locking (see its SQL).
+DUE_SCHEDULES = (f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE paused = 0 AND next_run_at <= :now ORDER BY name")
+PORTABLE.update(SCHEDULES)
 
 
 def to_pyformat(statement):

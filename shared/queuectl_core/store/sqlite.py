@@ -9,7 +9,7 @@ from ..location import database_location
 from . import sqlite_schema as schema
 from .base import Store
 from .enqueue import BULK_COLUMNS
-from .sql import IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, WAITING, oldest_waiting_levels
+from .sql import DUE_SCHEDULES, IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, WAITING, oldest_waiting_levels
 from .sqlite_line import WritersLine
 
 # The claim is ONE statement under the write lock: no other worker can take the same job,
@@ -43,6 +43,7 @@ SQL = SimpleNamespace(
     wake=None,  # writers need not say anything: inotify sees the database's files change
     like="LIKE",  # ignores ASCII case in SQLite
     dialect=lambda statement: statement,
+    due_schedules=DUE_SCHEDULES,  # BEGIN IMMEDIATE holds the write lock: no other worker fires meanwhile
 )
 
 

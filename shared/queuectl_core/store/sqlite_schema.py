@@ -143,6 +143,38 @@ MIGRATIONS = (
     );
     CREATE INDEX audit_at ON audit (at);
     """),
+    # 7: schedules and hooks (issue 15). A job's own environment, directory and input; the hooks enqueued when it
+    # ends; the schedule and slot that made it and the job whose hook it is. The unique index on (schedule, slot)
+    # makes a slot fire once whatever races: a second insert of the same slot fails. jobs_schedule_state answers
+    # "has this schedule an unfinished job" (overlap skip) in a few probes; both are partial, so ordinary jobs
+    # cost nothing more.
+    ("schedules and hooks", """
+    ALTER TABLE jobs ADD COLUMN env TEXT;
+    ALTER TABLE jobs ADD COLUMN cwd TEXT;
+    ALTER TABLE jobs ADD COLUMN stdin TEXT;
+    ALTER TABLE jobs ADD COLUMN on_success TEXT;
+    ALTER TABLE jobs ADD COLUMN on_dead TEXT;
+    ALTER TABLE jobs ADD COLUMN schedule TEXT;
+    ALTER TABLE jobs ADD COLUMN scheduled_for INTEGER;
+    ALTER TABLE jobs ADD COLUMN parent_id TEXT;
+    CREATE UNIQUE INDEX jobs_schedule_slot ON jobs (schedule, scheduled_for) WHERE schedule IS NOT NULL;
+    CREATE INDEX jobs_schedule_state ON jobs (schedule, state) WHERE schedule IS NOT NULL;
+    CREATE TABLE schedules (
+        name TEXT PRIMARY KEY,
+        cron TEXT,
+        every_ms INTEGER,
+        timezone TEXT NOT NULL,
+        overlap TEXT NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        job TEXT NOT NULL,
+        next_run_at INTEGER NOT NULL,
+        last_run_at INTEGER,
+        last_job_id TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX schedules_due ON schedules (next_run_at) WHERE paused = 0;
+    """),
 )
 # Until both backends were numbered alike, SQLite added the job counts as version 2: a database at 2 or 3 that
 # has them is one version short of the present numbering (the job counts migration can run over them again).

@@ -7,7 +7,7 @@ from ..errors import WrongState
 from .sql import RUN_DURATION_BUCKETS
 
 # In dependency order: job_deps and runs refer to jobs.
-TABLES = ("jobs", "job_deps", "runs", "settings", "audit")
+TABLES = ("jobs", "job_deps", "runs", "settings", "audit", "schedules")
 BATCH = 5_000
 
 
