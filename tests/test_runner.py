@@ -93,7 +93,7 @@ def test_the_job_starts_in_the_directory_given_and_a_missing_one_is_an_os_error(
     finally:
         job.close()
     fds_before = len(os.listdir("/proc/self/fd"))
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(OSError, match="does not exist"):  # JobStartFailed, naming the directory
         JobProcess("pwd", {}, cwd=str(tmp_path / "gone"))
     assert len(os.listdir("/proc/self/fd")) == fds_before  # the pipe was closed, no child left to reap
 
