@@ -105,6 +105,39 @@ def test_a_dropped_postgresql_connection_neither_abandons_the_running_job_nor_st
         store.close()
 
 
+def test_a_dropped_notification_connection_never_costs_a_finished_run(pg_url, processes):
+    # Issue 13, item 6b: the worker drained its LISTEN connection between a job's end and the recording of its
+    # result; with that connection dropped, the error skipped the recording: the job stayed processing until its
+    # lease expired and ran again as "worker lost", though its worker was alive.
+    import secrets
+
+    import psycopg
+    from helpers import POSTGRES_URL, QUIET
+
+    name = f"queuectl-listen-{secrets.token_hex(4)}"
+    store = open_store(pg_url)
+    try:
+        store.set_settings({"lease_timeout": 3})
+        worker = processes.start_workers(f"{pg_url}&application_name={name}", "--count", "1", env=QUIET)
+        for number in range(3):
+            job = f"run-{number}"
+            store.enqueue(check_job({"id": job, "command": "sleep 0.5; echo done"}))
+            wait_for(lambda: store.get_job(job)["state"] == "processing", timeout=30,  # noqa: B023
+                     message="the run to start")
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+                dropped = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                                        " WHERE application_name = %s AND query LIKE 'LISTEN%%'", (name,)).fetchone()
+            assert dropped[0] == 1  # the LISTEN connection only
+            wait_for(lambda: store.get_job(job)["state"] == "completed", timeout=30,  # noqa: B023
+                     message="the job to complete")
+            runs = store.get_job(job, history=True)["history"]
+            assert [(run["exit_code"], run["error"], run["output"]) for run in runs] == [(0, None, "done\n")]
+        assert worker.poll() is None, processes.log(worker)
+        assert "Traceback" not in processes.log(worker)
+    finally:
+        store.close()
+
+
 def test_a_durability_change_reaches_a_running_worker_at_its_next_heartbeat(sqlite_path):
     # Found while writing docs/reliability.md: `config set durability full` reached only processes started
     # afterwards; a running worker (strace: 0 fsyncs for 20 jobs) kept synchronous=NORMAL until restarted.

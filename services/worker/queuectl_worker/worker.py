@@ -161,6 +161,9 @@ class Worker:
     def _heartbeat(self, claim=None, job=None):
         beat = self.store.heartbeat(self.id, self.lease_seconds, claim, collect_stats(job))
         self.settings = beat.settings
+        if beat.rejoined:
+            log.warning("worker %s: its registration had been removed by another worker (no heartbeat got through"
+                        " for 2 x lease_timeout); registered again", self.id)
         if beat.stop_requested and not self.stop_requested:
             log.info("worker %s: stop requested, finishing the current job first", self.id)
             self.stop_requested = True

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import psycopg
 
 from ..errors import DatabaseUnusable
+from . import postgres_bounds as bounded
 from .base import Store
 from .enqueue import BULK_COLUMNS
 from .postgres_schema import CHANNEL, migrate
@@ -26,9 +27,20 @@ CLAIM = f"""
     RETURNING seq, run_count, lease_token, {JOB_COLUMNS}
 """
 
+# For the transaction of a bulk insert or a copy (postgres_bounds: statement_timeout is for everything else).
+UNBOUNDED_STATEMENT = "SET LOCAL statement_timeout = 0"
+
 SQL = SimpleNamespace(
-    **{name: to_pyformat(statement) for name, statement in PORTABLE.items()},
+    **{name: to_pyformat(statement) for name, statement in PORTABLE.items()
+       if name not in ("expired", "forget_workers")},
     claim=CLAIM,
+    # Rows another transaction holds are passed over, never waited for: a worker frozen in the middle of its
+    # heartbeat (its job's or its own workers row locked) stalls nobody else's heartbeat; a skipped job is looked
+    # at again at the next heartbeat. Locked, a job read as expired cannot be handed back or claimed by another
+    # before this transaction ends (hand_back is fenced as well).
+    expired=to_pyformat(PORTABLE["expired"]) + " FOR UPDATE SKIP LOCKED",
+    forget_workers=("DELETE FROM workers WHERE id IN (SELECT id FROM workers WHERE heartbeat_at < %(before)s"
+                    " FOR UPDATE SKIP LOCKED)"),
     # Kept by triggers and by count_new_jobs in the enqueue transactions (migration 4), one row per state and slot.
     counts="SELECT state, sum(n)::bigint FROM job_counts GROUP BY state",
     count_new_jobs=("INSERT INTO job_counts (state, slot, n) VALUES ('pending', queuectl_count_slot(), %(n)s)"
@@ -42,16 +54,31 @@ SQL = SimpleNamespace(
 
 
 def connect(url):
-    """An autocommit connection (transactions are explicit), with the schema migrated."""
+    """An autocommit connection (transactions are explicit), with the schema migrated and its waits bounded for
+    the queue's lease_timeout (see postgres_bounds); returns (the connection, that lease_timeout)."""
     try:
-        connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        connection = _open(url, bounded.DEFAULT_LEASE)
     except psycopg.Error as error:
         raise DatabaseUnusable(f"database {_safe(url)} is unusable: {_first_line(error)}") from None
     try:
         migrate(connection)
+        lease = bounded.stored_lease(connection)
+        if lease != bounded.DEFAULT_LEASE:
+            bounded.apply(connection, lease, url)
     except psycopg.Error as error:
         connection.close()
         raise DatabaseUnusable(f"database {_safe(url)} is unusable: {_first_line(error)}") from None
+    return connection, lease
+
+
+def _open(url, lease):
+    """A new autocommit connection bounded for `lease` seconds (its TCP settings from the start)."""
+    connection = psycopg.connect(url, autocommit=True, **bounded.connect_kwargs(url, lease))
+    try:
+        bounded.apply(connection, lease, url)
+    except BaseException:
+        connection.close()
+        raise
     return connection
 
 
@@ -68,8 +95,13 @@ def _pool(url):
     if pool is None:
         from psycopg_pool import ConnectionPool
 
-        connect(url).close()  # one clear error for an unusable database, and the schema migrated once
-        pool = ConnectionPool(url, kwargs={"autocommit": True}, min_size=1, max_size=POOL_SIZE, open=True,
+        connect(url)[0].close()  # one clear error for an unusable database, and the schema migrated once
+
+        def configure(connection):  # each new connection of the pool: its waits bounded like any other
+            bounded.apply(connection, bounded.stored_lease(connection), url)
+
+        pool = ConnectionPool(url, kwargs={"autocommit": True, **bounded.connect_kwargs(url)}, min_size=1,
+                              max_size=POOL_SIZE, open=True, configure=configure,
                               check=ConnectionPool.check_connection)
         _pools[url] = pool
     return pool
@@ -90,7 +122,9 @@ class PostgresStore(Store):
         self.location = _safe(url)
         self._pool = _pool(url) if pooled else None
         if self._pool is None:
-            self.connection = connect(url)
+            # _lease: the lease_timeout this connection's waits are bounded for (a heartbeat that reads another
+            # bounds them again, and a reconnection keeps it).
+            self.connection, self._lease = connect(url)
             return
         try:
             self.connection = self._pool.getconn(timeout=wait_seconds or POOL_WAIT_SECONDS)
@@ -109,8 +143,16 @@ class PostgresStore(Store):
         this a worker failed every call from then on. A failed reconnection raises psycopg.Error like any database
         error, which the worker's loop retries."""
         if self.connection.closed and self._pool is None:
-            self.connection = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            self.connection = _open(self.url, self._lease)
         return self.connection
+
+    def _apply_settings(self, settings):
+        # Called with each heartbeat's settings: a new lease_timeout bounds this worker's waits at once.
+        lease = settings["lease_timeout"]
+        if self._pool is None and lease != self._lease:
+            with self._translated():
+                bounded.apply(self._live(), lease, self.url)
+            self._lease = lease
 
     @contextmanager
     def _transaction(self):
@@ -122,6 +164,7 @@ class PostgresStore(Store):
             return self._live().execute(statement, params or {})
 
     def _insert_jobs(self, connection, rows, now, progress):
+        connection.execute(UNBOUNDED_STATEMENT)  # a COPY of a million jobs takes longer than any request
         with connection.cursor() as cursor:
             with cursor.copy(
                 f"COPY jobs (state, created_at, updated_at, {', '.join(BULK_COLUMNS)}) FROM STDIN"
@@ -139,6 +182,7 @@ class PostgresStore(Store):
             cursor.executemany(statement, rows)
 
     def _after_copy(self, connection):
+        connection.execute(UNBOUNDED_STATEMENT)  # counting a whole copied queue
         # Rows came in with their own seq: move the sequence past them.
         connection.execute("SELECT setval(pg_get_serial_sequence('jobs', 'seq'), coalesce(max(seq), 0) + 1, false)"
                            " FROM jobs")
@@ -155,7 +199,7 @@ class PostgresStore(Store):
         """LISTEN on the jobs channel: a NOTIFY from any host wakes the waiting worker at once."""
         from .postgres_watch import NotifyWatcher
 
-        return NotifyWatcher(self.url)
+        return NotifyWatcher(self.url, self._lease if self._pool is None else bounded.DEFAULT_LEASE)
 
 
 def _safe(url):

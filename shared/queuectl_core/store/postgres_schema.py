@@ -132,6 +132,10 @@ def migrate(connection):
     if _version(connection) >= len(MIGRATIONS):
         return
     with connection.transaction():
+        # A migration may rewrite a big table, and the processes starting meanwhile wait for it: the store's
+        # bounds on waits and statements (postgres_bounds) are lifted for this transaction.
+        connection.execute("SET LOCAL lock_timeout = 0")
+        connection.execute("SET LOCAL statement_timeout = 0")
         connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         connection.execute("CREATE TABLE IF NOT EXISTS queuectl_schema (version INTEGER NOT NULL)")
         row = connection.execute("SELECT max(version) FROM queuectl_schema").fetchone()

@@ -32,6 +32,7 @@ class Heartbeat:
     lease_held: bool
     settings: dict
     cancel_requested: bool = False  # someone ran `queuectl cancel` on the job this worker runs
+    rejoined: bool = False  # its registration had been forgotten (it looked dead): it was registered again
 
 
 def new_job_id():

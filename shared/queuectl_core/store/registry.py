@@ -46,11 +46,17 @@ class RegistryMixin:
         now = now_ms() if now is None else now
         with self._transaction() as connection:
             connection.execute(self.q.register_worker, {"worker": worker_id, "host": host, "pid": pid, "now": now})
+        self._registered()[worker_id] = (host, pid, now)  # a heartbeat that finds no row registers it again
 
     def unregister_worker(self, worker_id):
         """Remove a worker that exits cleanly."""
+        self._registered().pop(worker_id, None)
         with self._transaction() as connection:
             connection.execute(self.q.unregister_worker, {"worker": worker_id})
+
+    def _registered(self):
+        """{worker id: (host, pid, started)} of the workers this store registered and has not unregistered."""
+        return self.__dict__.setdefault("_registrations", {})
 
     def live_workers(self, now=None):
         """Workers that heartbeated within lease_timeout, with their current job."""

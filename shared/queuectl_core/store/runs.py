@@ -111,9 +111,15 @@ class RunsMixin:
         lease_held = True
         cancel_requested = False
         with self._transaction() as connection:
-            row = connection.execute(self.q.beat, {
-                "now": now, "stats": json.dumps(stats) if stats else None, "worker": worker_id,
-            }).fetchone()
+            stats_json = json.dumps(stats) if stats else None
+            row = connection.execute(self.q.beat, {"now": now, "stats": stats_json, "worker": worker_id}).fetchone()
+            rejoined = row is None and worker_id in self._registered()
+            if rejoined:
+                # Its row was forgotten (another worker's heartbeat after an outage of 2 x lease_timeout): without
+                # it the worker went on claiming, but `worker list`, /metrics, `worker stop` and --health lost it.
+                host, pid, started = self._registered()[worker_id]
+                connection.execute(self.q.rejoin_worker, {"worker": worker_id, "host": host, "pid": pid,
+                                                          "started": started, "now": now, "stats": stats_json})
             if claim is not None:
                 lease = connection.execute(self.q.renew_lease, {
                     "expires": now + lease_ms, "seq": claim.seq, "token": claim.token,
@@ -125,7 +131,7 @@ class RunsMixin:
             current = self._settings(connection)
         self._apply_settings(current)
         return Heartbeat(stop_requested=bool(row and row[0]), lease_held=lease_held, settings=current,
-                         cancel_requested=cancel_requested)
+                         cancel_requested=cancel_requested, rejoined=rejoined)
 
     def _apply_settings(self, settings):
         """Make the connection follow settings that act on it (SQLite's durability), as read by a heartbeat."""
@@ -142,14 +148,15 @@ class RunsMixin:
         reclaimed = []
         with self._transaction() as connection:
             rows = connection.execute(self.q.expired, {"now": now}).fetchall()
-            for seq, job_id, attempts, max_retries, run_count, worker_id, cancel_requested in rows:
+            for seq, job_id, attempts, max_retries, run_count, worker_id, cancel_requested, token in rows:
                 outcome = lost_outcome(worker_id)
                 job = {"attempts": attempts, "max_retries": max_retries}
                 transition = self._decide(job, outcome, now, bool(cancel_requested), settings)
-                connection.execute(self.q.hand_back, {
+                if not connection.execute(self.q.hand_back, {
                     "state": transition.state, "attempts": transition.attempts, "run_at": transition.run_at_ms,
-                    "error": outcome.error, "now": now, "seq": seq,
-                })
+                    "error": outcome.error, "now": now, "seq": seq, "token": token,
+                }).rowcount:
+                    continue  # handed back (and maybe claimed again) since it was read: nothing of it is ours
                 connection.execute(self.q.close_lost_run, {"now": now, "error": outcome.error, "seq": seq,
                                                            "attempt": run_count})
                 self._settle_dependents(connection, seq, job_id, transition.state, now)

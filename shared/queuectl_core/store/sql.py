@@ -60,14 +60,23 @@ PORTABLE = {
         " AND state = 'processing' RETURNING cancel_requested"
     ),
     "forget_workers": "DELETE FROM workers WHERE heartbeat_at < :before",
+    # A worker whose row was forgotten (after an outage of 2 x lease_timeout) though it lives: it joins again,
+    # from its heartbeat, with its first start time.
+    "rejoin_worker": (
+        "INSERT INTO workers (id, host, pid, started_at, heartbeat_at, stats)"
+        " VALUES (:worker, :host, :pid, :started, :now, :stats) ON CONFLICT (id) DO NOTHING"
+    ),
     "any_expired": "SELECT 1 FROM jobs WHERE state = 'processing' AND lease_expires_at < :now LIMIT 1",
+    # PostgreSQL locks these rows (FOR UPDATE SKIP LOCKED); SQLite's BEGIN IMMEDIATE holds the database already.
     "expired": (
-        "SELECT seq, id, attempts, max_retries, run_count, worker_id, cancel_requested FROM jobs"
+        "SELECT seq, id, attempts, max_retries, run_count, worker_id, cancel_requested, lease_token FROM jobs"
         " WHERE state = 'processing' AND lease_expires_at < :now"
     ),
+    # Fenced like finish_job: only the lease that was read expired is ended, never a claim made since.
     "hand_back": (
         "UPDATE jobs SET state = :state, attempts = :attempts, run_at = :run_at, last_error = :error,"
-        " exit_code = NULL, updated_at = :now, lease_token = NULL, lease_expires_at = NULL WHERE seq = :seq"
+        " exit_code = NULL, updated_at = :now, lease_token = NULL, lease_expires_at = NULL"
+        " WHERE seq = :seq AND state = 'processing' AND lease_token = :token AND lease_expires_at < :now"
     ),
     "close_lost_run": "UPDATE runs SET finished_at = :now, error = :error WHERE job_seq = :seq AND attempt = :attempt",
     "any_unfinished": f"SELECT 1 FROM jobs WHERE state IN ({_listed(UNFINISHED_STATES)}) LIMIT 1",
