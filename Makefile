@@ -109,3 +109,9 @@ bench-check: install $(BENCH_STAMP) ## exit 1 if benchmarks/results/latest.json 
 
 chaos: install ## the chaos campaign (~3-5 min): soak under kills, kill -9 in a bulk enqueue, contention with p99 claim latency; reports in tests/chaos/results/
 	$(BIN)/python tests/chaos/run.py
+
+# ---- several hosts (issue 17) ----
+.PHONY: multihost
+
+multihost: install ## 3 hosts as network namespaces against a private PostgreSQL cluster (~1.5 min, root): partitions, a server restart, packet loss; report in tests/multihost/results/
+	$(BIN)/python tests/multihost/run.py
