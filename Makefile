@@ -89,7 +89,7 @@ compose-test: install ## start a Docker engine if needed (tests/compose/docker-u
 # ---- benchmarks (issue 5) ----
 # The bench-only packages (the `bench` group: matplotlib, huey, rq, redis, pyinstrument) go into the same .venv.
 BENCH_STAMP := $(BIN)/.bench-installed
-.PHONY: bench bench-check bench-postgres
+.PHONY: bench bench-check bench-postgres bench-ceiling
 
 $(BENCH_STAMP): benchmarks/requirements.txt $(BIN)/.installed
 	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
@@ -97,6 +97,10 @@ $(BENCH_STAMP): benchmarks/requirements.txt $(BIN)/.installed
 
 bench: install $(BENCH_STAMP) ## every figure side by side, PostgreSQL's too where a server answers (3-8 min): table, benchmarks/results/latest.json, plots
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/ceiling.py --output benchmarks/results/ceiling.json
+
+bench-ceiling: install $(BENCH_STAMP) ## the PostgreSQL server's ceiling: claim+complete/s at 1-64 claimers, queuectl vs PgQueuer and Procrastinate (~2 min)
+	$(BIN)/python benchmarks/ceiling.py --output benchmarks/results/ceiling.json
 
 bench-postgres: install $(BENCH_STAMP) ## only the PostgreSQL figures, SQLite beside them (~4 min): benchmarks/results/postgres.json
 	$(BIN)/python benchmarks/run.py --only postgres --output benchmarks/results/postgres.json
