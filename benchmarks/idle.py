@@ -46,6 +46,9 @@ def measure(workers=100, seconds=10.0):
         with psycopg.connect(cluster.url, autocommit=True) as admin:
             admin.execute("CREATE DATABASE idle")
         url = cluster.url.replace("/postgres?", "/idle?")
+        from queuectl_core.store import open_store
+
+        open_store(url).close()  # the schema, before the workers race for it
         env = {**os.environ, "QUEUECTL_DB": url, "QUEUECTL_LOG_LEVEL": "WARNING", "HOME": cluster.dir.as_posix()}
         process = subprocess.Popen([os.path.join(BIN, "queuectl-worker"), "--count", str(workers)], env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
