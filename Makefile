@@ -89,7 +89,7 @@ compose-test: install ## start a Docker engine if needed (tests/compose/docker-u
 # ---- benchmarks (issue 5) ----
 # The bench-only packages (the `bench` group: matplotlib, huey, rq, redis, pyinstrument) go into the same .venv.
 BENCH_STAMP := $(BIN)/.bench-installed
-.PHONY: bench bench-check bench-postgres
+.PHONY: bench bench-check bench-postgres bench-ceiling
 
 $(BENCH_STAMP): benchmarks/requirements.txt $(BIN)/.installed
 	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
@@ -97,6 +97,10 @@ $(BENCH_STAMP): benchmarks/requirements.txt $(BIN)/.installed
 
 bench: install $(BENCH_STAMP) ## every figure side by side, PostgreSQL's too where a server answers (3-8 min): table, benchmarks/results/latest.json, plots
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/ceiling.py --output benchmarks/results/ceiling.json
+
+bench-ceiling: install $(BENCH_STAMP) ## the PostgreSQL server's ceiling: claim+complete/s at 1-64 claimers, queuectl vs PgQueuer and Procrastinate (~2 min)
+	$(BIN)/python benchmarks/ceiling.py --output benchmarks/results/ceiling.json
 
 bench-postgres: install $(BENCH_STAMP) ## only the PostgreSQL figures, SQLite beside them (~4 min): benchmarks/results/postgres.json
 	$(BIN)/python benchmarks/run.py --only postgres --output benchmarks/results/postgres.json
@@ -109,3 +113,9 @@ bench-check: install $(BENCH_STAMP) ## exit 1 if benchmarks/results/latest.json 
 
 chaos: install ## the chaos campaign (~3-5 min): soak under kills, kill -9 in a bulk enqueue, contention with p99 claim latency; reports in tests/chaos/results/
 	$(BIN)/python tests/chaos/run.py
+
+# ---- several hosts (issue 17) ----
+.PHONY: multihost
+
+multihost: install ## 3 hosts as network namespaces against a private PostgreSQL cluster (~1.5 min, root): partitions, a server restart, packet loss; report in tests/multihost/results/
+	$(BIN)/python tests/multihost/run.py

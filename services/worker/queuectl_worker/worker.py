@@ -8,11 +8,12 @@ import socket
 import time
 
 from queuectl_core.errors import InvalidInput
-from queuectl_core.lifecycle import CANCELLED, COMPLETED, FAILED, INTERRUPTED, TIMEOUT, Outcome
+from queuectl_core.lifecycle import CANCELLED, COMPLETED, FAILED, INTERRUPTED, LOST, TIMEOUT, Outcome
 from queuectl_core.store import open_store
 from queuectl_core.timeutil import now_ms
 from queuectl_core.waiting import wait_readable
 
+from .lease_guard import LeaseGuard
 from .runner import JobProcess
 from .stats import collect_stats
 
@@ -63,6 +64,8 @@ class Worker:
         self.stop_requested = False
         self._next_heartbeat = 0.0
         self._schedule_due = None  # when a schedule is next due (ms), as the last firing found
+        self._claimed_at = 0.0  # when the last claim call started: the lease is counted from then
+        self.lease_guard = LeaseGuard()
         self._signal_read, signal_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         os.set_blocking(signal_write, False)
         signal.set_wakeup_fd(signal_write)  # signals wake any wait below at once
@@ -124,6 +127,7 @@ class Worker:
         if self._schedule_due is not None and now_ms() >= self._schedule_due:
             self._fire_schedules()  # a slot is due before the next heartbeat: fire it now, not up to 2 s late
         self.watcher.drain()  # before the claim, so no later change goes unnoticed
+        self._claimed_at = time.monotonic()
         claim = self.store.claim_next(self.id, self.lease_seconds)
         if claim is not None:
             while claim is not None:  # each run's result is recorded together with the next claim
@@ -204,7 +208,8 @@ class Worker:
             log.warning("job %s could not start: %s", claim.id, error)
             return self._record(claim, Outcome(FAILED, None, f"could not start the job: {error}"), "")
         deadline = job.started + timeout if timeout else None
-        renewed = time.monotonic()  # the lease was last renewed (at the claim)
+        renewed = self._claimed_at  # the lease was last renewed (at the claim)
+        self.lease_guard.arm(job.pid, renewed, self.lease_seconds)
         next_flush = job.started + OUTPUT_FLUSH_SECONDS
         flushed_size = 0
         outcome = None
@@ -219,6 +224,11 @@ class Worker:
                 if job.wait(min(limits), [self._signal_read]):
                     outcome = _exit_outcome(job.exit_status)
                     job.end_leftovers()
+                    if self.lease_guard.disarm():
+                        log.warning("worker %s: no renewal of job %s's lease got through for %gs; stopped its run"
+                                    " before the lease ran out", self.id, claim.id, self.lease_seconds)
+                        outcome = Outcome(LOST, None, f"worker lost: {self.id} could not renew its lease; it stopped"
+                                          " the run before the lease ran out")
                 elif self.signals_received > 1 or self._grace_left() == 0:
                     job.kill_tree()
                     outcome = Outcome(INTERRUPTED, None, f"interrupted: worker {self.id} was stopped"
@@ -227,10 +237,13 @@ class Worker:
                     job.kill_tree()
                     outcome = Outcome(TIMEOUT, None, f"timeout: killed after {timeout:g}s")
                 elif self._until_heartbeat() == 0:
+                    attempt_started = time.monotonic()
                     beat = self._renew(claim, job, renewed)
                     if beat is None:
                         continue  # the database failed: the run goes on, the renewal is tried again
-                    renewed = time.monotonic()
+                    renewed = attempt_started  # the database counts the new lease from the call's start
+                    if beat.lease_held:
+                        self.lease_guard.renewed(renewed, self.lease_seconds)
                     if not beat.lease_held:
                         # Another worker took the job over: stop our copy so it never runs twice at once.
                         job.kill_tree()
@@ -250,6 +263,7 @@ class Worker:
                 _drain(self._signal_read)
             return self._record(claim, outcome, *job.output_snapshot())
         finally:
+            self.lease_guard.disarm()
             if job.exit_status is None:
                 job.kill_tree()  # leaving early (an error): the run must not go on unsupervised
             job.close()
@@ -284,7 +298,9 @@ class Worker:
     def _record(self, claim, outcome, output, output_offset=0):
         """Store the outcome, and claim the next job in the same transaction unless the worker is stopping or its
         heartbeat is due (the loop's turn: leases of lost workers are handed back there); return that claim or
-        None. A database error is retried while the lease would still hold."""
+        None. A database error is retried until the database answers (a result that comes back after the lease
+        ran out is refused there, fenced by the claim's token, if another worker took the job over; else it
+        counts: the job does not run again for nothing). Only a stopping worker gives up, once the lease is over."""
         take_next = not self.stopping and time.monotonic() < self._next_heartbeat
         if take_next:
             self.watcher.drain()  # before the claim, so no later change goes unnoticed
@@ -293,6 +309,7 @@ class Worker:
         next_claim = None
         while True:
             now = now_ms()
+            self._claimed_at = time.monotonic()
             try:
                 if take_next:
                     transition, next_claim = self.store.finish_run_and_claim_next(
@@ -308,7 +325,7 @@ class Worker:
                 log.error("worker %s: could not store the output of job %s: %s", self.id, claim.id, error)
                 output, output_offset = f"{UNSTORABLE_OUTPUT}: {error}]", 0
             except self.store.Error as error:
-                if time.monotonic() + error_wait > give_up:
+                if self.stopping and time.monotonic() + error_wait > give_up:
                     raise
                 log.error("worker %s: could not record job %s: %s; trying again", self.id, claim.id, error)
                 time.sleep(error_wait)
