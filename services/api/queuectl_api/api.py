@@ -1,7 +1,9 @@
 """The JSON API under /api/v1: the contract's routes plus what the dashboard needs."""
 
-from flask import Blueprint, jsonify
-from queuectl_core.errors import InvalidInput
+import re
+
+from flask import Blueprint, jsonify, request
+from queuectl_core.errors import BadDependency, DuplicateJob, InvalidInput
 from queuectl_core.lifecycle import STATES
 from queuectl_core.store import Store
 from queuectl_core.validation import check_job
@@ -17,6 +19,11 @@ MAX_LIMIT = 1000
 MAX_OFFSET = 10**12
 MAX_QUERY = 200
 HISTORY_LIMIT = 100  # runs a job's detail holds unless asked for another page
+MAX_BATCH = 10_000  # jobs of one POST /jobs/batch
+# A batch's body may be larger than one job's (2 MiB): ~3 KiB per job of a full batch.
+BATCH_BODY_BYTES = 32 * 1024 * 1024
+_LINE_PREFIX = re.compile(r"line ([0-9]+): ")
+_ON_LINE = re.compile(r"on line ([0-9]+)")
 
 
 @blueprint.before_request
@@ -58,6 +65,51 @@ def enqueue():
     except InvalidInput as error:
         return error_response(str(error), 400, fields=fields.job_field_errors(job) or {"job": str(error)})
     return get_store().enqueue(spec, actor=actor()), 201
+
+
+@blueprint.post("/jobs/batch")
+def enqueue_batch():
+    """Add up to 10,000 jobs from a JSON array, all or nothing: 201 {"ids": [...]} in the array's order; 400 names
+    the index (from 0) of the first bad job; 409 names the index of a job whose id exists (or whose `after` names
+    an unknown job)."""
+    params.query_args(())
+    request.max_content_length = BATCH_BODY_BYTES
+    jobs = params.json_body(list, "a JSON array of job objects")
+    if not jobs:
+        raise InvalidInput("the request body must hold at least one job")
+    if len(jobs) > MAX_BATCH:
+        raise InvalidInput(f"a batch holds at most {MAX_BATCH} jobs, got {len(jobs)}")
+    specs, first_of = [], {}
+    for index, job in enumerate(jobs):
+        try:
+            spec = check_job(job)
+        except InvalidInput as error:
+            return _batch_error(index, str(error), 400)
+        if spec.id is not None:
+            if spec.id in first_of:
+                return _batch_error(index, f"id '{spec.id}' repeats job {first_of[spec.id]}", 400)
+            first_of[spec.id] = index
+        specs.append((index + 1, spec))  # the store numbers lines from 1; index = line - 1
+    try:
+        ids = get_store().enqueue_many(specs, actor=actor())
+    except DuplicateJob as error:
+        if error.line is None:
+            raise
+        return _batch_error(error.line - 1, f"a job with id '{error.job_id}' already exists", 409)
+    except (InvalidInput, BadDependency) as error:
+        found = _LINE_PREFIX.match(str(error))
+        if found is None:
+            raise
+        # The store's message names lines (its bulk enqueue serves files); a batch names indexes.
+        text = _ON_LINE.sub(lambda line: f"at index {int(line[1]) - 1}", str(error)[found.end():])
+        status = 400 if isinstance(error, InvalidInput) else 409
+        return _batch_error(int(found[1]) - 1, text, status)
+    return {"ids": ids}, 201
+
+
+def _batch_error(index, message, status):
+    """The error answer of a batch: the message prefixed with the job's index, and the index on its own."""
+    return error_response(f"job {index}: {message}", status, index=index)
 
 
 @blueprint.get("/jobs/<job_id>")
