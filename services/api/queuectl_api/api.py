@@ -1,9 +1,8 @@
 """The JSON API under /api/v1: the contract's routes plus what the dashboard needs."""
 
-import re
-
 from flask import Blueprint, jsonify, request
-from queuectl_core.errors import BadDependency, DuplicateJob, InvalidInput
+from queuectl_core import batch
+from queuectl_core.errors import InvalidInput, QueueError
 from queuectl_core.lifecycle import STATES
 from queuectl_core.store import Store
 from queuectl_core.validation import check_job
@@ -19,11 +18,8 @@ MAX_LIMIT = 1000
 MAX_OFFSET = 10**12
 MAX_QUERY = 200
 HISTORY_LIMIT = 100  # runs a job's detail holds unless asked for another page
-MAX_BATCH = 10_000  # jobs of one POST /jobs/batch
 # A batch's body may be larger than one job's (2 MiB): ~3 KiB per job of a full batch.
 BATCH_BODY_BYTES = 32 * 1024 * 1024
-_LINE_PREFIX = re.compile(r"line ([0-9]+): ")
-_ON_LINE = re.compile(r"on line ([0-9]+)")
 
 
 @blueprint.before_request
@@ -75,41 +71,14 @@ def enqueue_batch():
     params.query_args(())
     request.max_content_length = BATCH_BODY_BYTES
     jobs = params.json_body(list, "a JSON array of job objects")
-    if not jobs:
-        raise InvalidInput("the request body must hold at least one job")
-    if len(jobs) > MAX_BATCH:
-        raise InvalidInput(f"a batch holds at most {MAX_BATCH} jobs, got {len(jobs)}")
-    specs, first_of = [], {}
-    for index, job in enumerate(jobs):
-        try:
-            spec = check_job(job)
-        except InvalidInput as error:
-            return _batch_error(index, str(error), 400)
-        if spec.id is not None:
-            if spec.id in first_of:
-                return _batch_error(index, f"id '{spec.id}' repeats job {first_of[spec.id]}", 400)
-            first_of[spec.id] = index
-        specs.append((index + 1, spec))  # the store numbers lines from 1; index = line - 1
     try:
-        ids = get_store().enqueue_many(specs, actor=actor())
-    except DuplicateJob as error:
-        if error.line is None:
+        ids = batch.enqueue_batch(get_store(), jobs, actor=actor())
+    except QueueError as error:
+        index = getattr(error, "index", None)
+        if index is None:
             raise
-        return _batch_error(error.line - 1, f"a job with id '{error.job_id}' already exists", 409)
-    except (InvalidInput, BadDependency) as error:
-        found = _LINE_PREFIX.match(str(error))
-        if found is None:
-            raise
-        # The store's message names lines (its bulk enqueue serves files); a batch names indexes.
-        text = _ON_LINE.sub(lambda line: f"at index {int(line[1]) - 1}", str(error)[found.end():])
-        status = 400 if isinstance(error, InvalidInput) else 409
-        return _batch_error(int(found[1]) - 1, text, status)
+        return error_response(str(error), 400 if isinstance(error, InvalidInput) else 409, index=index)
     return {"ids": ids}, 201
-
-
-def _batch_error(index, message, status):
-    """The error answer of a batch: the message prefixed with the job's index, and the index on its own."""
-    return error_response(f"job {index}: {message}", status, index=index)
 
 
 @blueprint.get("/jobs/<job_id>")
