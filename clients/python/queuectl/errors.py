@@ -15,7 +15,7 @@ class Error(core.QueueError):
     body: dict = {}
 
     def __init__(self, message, status=None, body=None):
-        super().__init__(message)
+        Exception.__init__(self, message)  # not the core classes' own __init__ (JobNotFound's builds a message)
         self.status = status
         self.body = body or {}
 

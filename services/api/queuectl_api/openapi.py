@@ -323,7 +323,8 @@ def _paths():
             "summary": "Stop every worker from claiming jobs; running jobs finish (as `queuectl pause`)",
             "operationId": "pauseQueue",
             "responses": {"200": _json(_ref("Paused"), "the queue is paused"), **_errors(400, 401, 403, 413, 503)},
-        }},
+        }, "get": {"summary": "Whether the queue is paused, and since when", "operationId": "getPause",
+                   "responses": {"200": _json(_ref("Paused"), "the pause"), **_errors(400, 401, 503)}}},
         "/resume": {"post": {
             "summary": "Let workers claim jobs again (as `queuectl resume`)",
             "operationId": "resumeQueue",
