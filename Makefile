@@ -4,26 +4,33 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 WORKERS ?= 2
 DEV_DIR := .dev
-PACKAGES := -e shared[postgres] -e services/worker -e services/cli -e services/api
+PACKAGES := -e shared[postgres] -e clients/python -e services/worker -e services/cli -e services/api
+# Every distribution, for `make dist` (./ so that pip never takes a directory's name for a package on the index).
+DISTS   := ./shared ./clients/python ./services/worker ./services/cli ./services/api
 
 .DEFAULT_GOAL := help
-.PHONY: help install test dev lint clean
+.PHONY: help install test dev lint clean dist
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 install: $(BIN)/.installed ## create .venv and install every package (editable) plus the dev tools
 
-$(BIN)/.installed: shared/pyproject.toml services/*/pyproject.toml services/worker/setup.py services/worker/queuectl_worker/_spawn.c requirements-dev.txt
+$(BIN)/.installed: shared/pyproject.toml clients/python/pyproject.toml services/*/pyproject.toml services/worker/setup.py services/worker/queuectl_worker/_spawn.c requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(PACKAGES) -r requirements-dev.txt
 	@# Bytecode up front: with PYTHONDONTWRITEBYTECODE set, each CLI run would compile our sources again (~8 ms).
-	$(BIN)/python -m compileall -q shared/queuectl_core services/*/queuectl_*
+	$(BIN)/python -m compileall -q shared/queuectl_core clients/python/queuectl services/*/queuectl_*
 	touch $@
 
 test: install ## run the whole test suite
 	$(BIN)/pytest
+
+dist: install ## build a wheel of every package into dist/: queuectl-core, the Python client queuectl, the three services
+	rm -rf dist
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist $(DISTS)
+	@ls dist
 
 dev: install ## the API and dashboard on http://127.0.0.1:8080 plus $(WORKERS) workers on $(DEV_DIR)/queuectl.db; Ctrl-C stops all
 	@$(BIN)/python scripts/dev.py --workers $(WORKERS) --dir $(DEV_DIR)
@@ -38,8 +45,8 @@ lint: install ## static checks: ruff, hadolint on the Dockerfiles, `docker compo
 		echo "docker-compose.yml, docker-compose.postgres.yml: valid"; \
 	else echo "docker compose not installed: compose file not checked"; fi
 
-clean: ## remove the virtualenv, caches and the dev database
-	rm -rf $(VENV) $(DEV_DIR) .pytest_cache .ruff_cache
+clean: ## remove the virtualenv, caches, built wheels and the dev database
+	rm -rf $(VENV) $(DEV_DIR) dist .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +
 

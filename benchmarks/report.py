@@ -28,7 +28,7 @@ def _peer(callable_, *args, **kwargs):
 
 
 ORDER = ("raw_spawn", "throughput", "pickup", "idle_cpu", "claim_flat", "enqueue_python", "enqueue_bulk",
-         "enqueue_cli", "status_store", "status_cli", "api_stats", "api_jobs",
+         "enqueue_cli", "api_batch", "api_enqueue_one", "status_store", "status_cli", "api_stats", "api_jobs",
          "pg_skipped", "pg_throughput_2", "pg_throughput_4", "pg_throughput_8", "pg_async_throughput_2",
          "pg_pickup", "pg_idle_cpu",
          "pg_claim_flat", "pg_enqueue_python", "pg_enqueue_bulk", "pg_status")

@@ -24,12 +24,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import machine  # noqa: E402
 from report import ORDER, figure, log, markdown, peers_table, table  # noqa: E402
-from run_store import run_claims_and_reads, run_enqueue  # noqa: E402
+from run_store import run_batch, run_claims_and_reads, run_enqueue  # noqa: E402
 from run_workers import run_latency, run_throughput  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 LATEST = os.path.join(RESULTS, "latest.json")
-SECTIONS = ("throughput", "latency", "claims", "enqueue", "reads", "postgres")
+SECTIONS = ("throughput", "latency", "claims", "enqueue", "reads", "batch", "postgres")
 
 
 def main(argv=None):
@@ -105,6 +105,8 @@ def _run(args, sections, began):
         series.update(more_series)
     if "enqueue" in sections or pg:
         rows += run_enqueue(args.quick, sections, pg)[0]
+    if "batch" in sections:
+        rows += run_batch(args.quick)
     rows.sort(key=lambda r: ORDER.index(r["key"]))
     meta["load_average_at_end"] = os.getloadavg()
     meta["seconds"] = time.time() - began

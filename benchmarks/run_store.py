@@ -194,3 +194,24 @@ def _enqueue_sqlite(quick, enqueue):
                note=f"{one['ratio_to_python']:.2f}× a bare `python -c pass` ({one['python_pass_ms']:.0f} ms)",
                **one),
     ]
+
+
+def run_batch(quick):
+    """Jobs/s through POST /api/v1/jobs/batch (10,000-job batches) beside one job per POST (issue 18)."""
+    import batch
+
+    result = batch.measure(batches=3 if quick else 5, one_seconds=1.0 if quick else 2.0)
+    log(f"batch route: {result}")
+    if "skipped" in result:
+        return [figure("api_batch", "POST /api/v1/jobs/batch, 10,000-job batches", None, "/s", "≥ 20,000/s", None,
+                       note="skipped: " + result["skipped"])]
+    rate, one = result["batch_jobs_per_second"], result["one_jobs_per_second"]
+    return [
+        figure("api_batch", "POST /api/v1/jobs/batch, 10,000-job batches (gunicorn, SQLite)", rate, "/s",
+               "≥ 20,000/s", rate >= 20_000, rate / 20_000,
+               note=f"best of {len(result['batch_rates'])} batches: "
+                    + ", ".join(f"{r:,.0f}" for r in result["batch_rates"])
+                    + f"; {rate / one:,.0f} × one job per POST", **result),
+        figure("api_enqueue_one", "POST /api/v1/jobs, one job per request (gunicorn, SQLite)", one, "/s", "-",
+               None, note=f"{result['one_requests']} requests, one connection each", **result),
+    ]

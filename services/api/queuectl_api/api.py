@@ -1,7 +1,8 @@
 """The JSON API under /api/v1: the contract's routes plus what the dashboard needs."""
 
-from flask import Blueprint, jsonify
-from queuectl_core.errors import InvalidInput
+from flask import Blueprint, jsonify, request
+from queuectl_core import batch
+from queuectl_core.errors import InvalidInput, QueueError
 from queuectl_core.lifecycle import STATES
 from queuectl_core.store import Store
 from queuectl_core.validation import check_job
@@ -17,6 +18,8 @@ MAX_LIMIT = 1000
 MAX_OFFSET = 10**12
 MAX_QUERY = 200
 HISTORY_LIMIT = 100  # runs a job's detail holds unless asked for another page
+# A batch's body may be larger than one job's (2 MiB): ~3 KiB per job of a full batch.
+BATCH_BODY_BYTES = 32 * 1024 * 1024
 
 
 @blueprint.before_request
@@ -58,6 +61,24 @@ def enqueue():
     except InvalidInput as error:
         return error_response(str(error), 400, fields=fields.job_field_errors(job) or {"job": str(error)})
     return get_store().enqueue(spec, actor=actor()), 201
+
+
+@blueprint.post("/jobs/batch")
+def enqueue_batch():
+    """Add up to 10,000 jobs from a JSON array, all or nothing: 201 {"ids": [...]} in the array's order; 400 names
+    the index (from 0) of the first bad job; 409 names the index of a job whose id exists (or whose `after` names
+    an unknown job)."""
+    params.query_args(())
+    request.max_content_length = BATCH_BODY_BYTES
+    jobs = params.json_body(list, "a JSON array of job objects")
+    try:
+        ids = batch.enqueue_batch(get_store(), jobs, actor=actor())
+    except QueueError as error:
+        index = getattr(error, "index", None)
+        if index is None:
+            raise
+        return error_response(str(error), 400 if isinstance(error, InvalidInput) else 409, index=index)
+    return {"ids": ids}, 201
 
 
 @blueprint.get("/jobs/<job_id>")

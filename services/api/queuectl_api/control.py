@@ -48,6 +48,14 @@ def wait_job(job_id):
     return {"done": state in FINISHED_STATES, "job": store.get_job(job_id)}
 
 
+@blueprint.get("/pause")
+def pause_state():
+    """Whether the queue is paused and since when (what `queuectl status` prints, for `queuectl --api`)."""
+    params.query_args(())
+    since = get_store().paused_since()
+    return {"paused": since is not None, "paused_since": since}
+
+
 @blueprint.post("/pause")
 def pause():
     """Stop every worker from claiming jobs (running jobs finish), as `queuectl pause` does."""

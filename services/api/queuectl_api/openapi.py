@@ -101,6 +101,7 @@ def _schemas():
                 "error": {"type": "string"},
                 "fields": {"type": "object", "additionalProperties": {"type": "string"},
                            "description": "one message per bad field (job and settings input)"},
+                "index": {"type": "integer", "description": "POST /jobs/batch: the index of the bad job"},
             },
         },
         "JobInput": {
@@ -148,7 +149,7 @@ def _schemas():
             "type": "object", "required": ["at", "actor", "action", "target", "details"],
             "properties": {"at": TIME, "actor": {"type": "string", "description": "api:operator or cli:USER@HOST"},
                            "action": {"type": "string", "description": "cancel, retry, retry-all, purge, dlq-purge,"
-                                      " pause, resume, config-set, worker-stop or enqueue"},
+                                      " pause, resume, config-set, worker-stop, enqueue or enqueue-batch"},
                            "target": {"type": ["string", "null"]}, "details": {"type": "object"}},
         },
         "Worker": {
@@ -255,6 +256,15 @@ def _paths():
                               **_errors(400, 401, 403, 409, 413, 503)},
             },
         },
+        "/jobs/batch": {"post": {
+            "summary": "Enqueue up to 10,000 jobs, all or nothing; an error names the index of the first bad job",
+            "operationId": "enqueueJobs",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "array", "minItems": 1, "maxItems": 10_000, "items": _ref("JobInput")}}}},
+            "responses": {"201": _json({"type": "object", "required": ["ids"], "properties": {"ids": {
+                "type": "array", "items": {"type": "string"}, "description": "in the order of the jobs"}}},
+                "every job was added"), **_errors(400, 401, 403, 409, 413, 503)},
+        }},
         "/jobs/{job_id}": {"get": {
             "summary": "One job with its latest runs; history_offset pages back through older ones",
             "operationId": "getJob",
@@ -313,7 +323,8 @@ def _paths():
             "summary": "Stop every worker from claiming jobs; running jobs finish (as `queuectl pause`)",
             "operationId": "pauseQueue",
             "responses": {"200": _json(_ref("Paused"), "the queue is paused"), **_errors(400, 401, 403, 413, 503)},
-        }},
+        }, "get": {"summary": "Whether the queue is paused, and since when", "operationId": "getPause",
+                   "responses": {"200": _json(_ref("Paused"), "the pause"), **_errors(400, 401, 503)}}},
         "/resume": {"post": {
             "summary": "Let workers claim jobs again (as `queuectl resume`)",
             "operationId": "resumeQueue",

@@ -12,9 +12,16 @@ class BadInput(click.ClickException):
 class Context:
     """ctx.obj: opens the store only when a command needs it, so --help stays instant."""
 
-    def __init__(self, db):
+    def __init__(self, db, api=None):
         self.db = db
+        self.api = api  # the API's URL (--api / QUEUECTL_API_URL): the commands then go through it
         self._store = None
+
+    def need_database(self, command):
+        """BadInput when the commands go through an API: `command` works on the database itself."""
+        if self.api:
+            raise BadInput(f"`{command}` needs the database itself, not the API (--api / QUEUECTL_API_URL):"
+                           " run it where QUEUECTL_DB reaches the database")
 
     @property
     def actor(self):
@@ -34,7 +41,14 @@ class Context:
     @property
     def store(self):
         if self._store is None:
-            self._store = self.open(self.db)
+            if self.api:
+                import os
+
+                from .remote import RemoteStore
+
+                self._store = RemoteStore(self.api, os.environ.get("QUEUECTL_API_TOKEN"))
+            else:
+                self._store = self.open(self.db)
         return self._store
 
     def open(self, location):

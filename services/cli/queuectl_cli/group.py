@@ -101,9 +101,18 @@ def messages_made_visible():
 @click.option("--db", metavar="PATH",
               help="SQLite file or postgresql:// URL of the queue [env: QUEUECTL_DB; default"
                    " ~/.local/share/queuectl/queuectl.db].")
+@click.option("--api", metavar="URL",
+              help="Work through the HTTP API at URL instead of the database (token from QUEUECTL_API_TOKEN;"
+                   " every command but `worker start` and `migrate`) [env: QUEUECTL_API_URL].")
 @click.version_option(package_name="queuectl-cli", prog_name="queuectl")
 @click.pass_context
-def cli(ctx, db):
+def cli(ctx, db, api):
     """queuectl: a persistent queue of shell commands with retries and a dead letter queue."""
-    ctx.obj = Context(db)
+    if api is not None and db is not None:
+        raise click.UsageError("give --db or --api, not both")
+    if api is None and db is None:  # --db on the command line wins over QUEUECTL_API_URL
+        import os
+
+        api = os.environ.get("QUEUECTL_API_URL") or None
+    ctx.obj = Context(db, api)
 

@@ -18,6 +18,7 @@ def migrate(ctx, target_location):
     Stop the workers first (`queuectl worker stop`); afterwards point QUEUECTL_DB at the new database.
     The source is left as it was.
     """
+    ctx.need_database("migrate")
     from queuectl_core.store import is_postgres
     from queuectl_core.store.transfer import copy_queue
 

@@ -38,6 +38,8 @@ def answer(argv):
     matched, where = location(argv)
     if not matched or COMPLETE_VARIABLE in os.environ or sys.stdout is None:
         return False
+    if os.environ.get("QUEUECTL_API_URL") and where is None:
+        return False  # the status of a remote queue: the click command asks the API
     from queuectl_core.location import database_location, is_postgres
     from queuectl_core.store import open_store
 

@@ -28,6 +28,7 @@ def start(ctx, count, timeout, burst, job_dir):
 
     The first signal lets running jobs finish; a second one kills them and hands them back.
     """
+    ctx.need_database("worker start")
     from queuectl_core.secret_env import exec_without_secrets
 
     # -P: the worker's modules never come from the current directory, where a job may have written files.

@@ -38,10 +38,11 @@ class EnqueueMixin:
                 return record
         return _new_record(row)
 
-    def enqueue_many(self, numbered_specs, now=None, progress=None):
+    def enqueue_many(self, numbered_specs, now=None, progress=None, actor=None):
         """Store (line, JobSpec) pairs in one transaction, all or nothing; return their ids.
 
-        `progress`, if given, is called with the number of jobs stored by each chunk.
+        `progress`, if given, is called with the number of jobs stored by each chunk. With `actor` (the API's batch
+        route), one audit entry records the batch: its size and its first and last ids.
         """
         now = now_ms() if now is None else now
         seen = {}
@@ -67,6 +68,9 @@ class EnqueueMixin:
                 if waiting:
                     lines = {row[0]: line for (line, _), row in zip(numbered_specs, rows, strict=True)}
                     self._add_dependencies(connection, waiting, lines, now)
+                if rows:
+                    self._audit(connection, actor, "enqueue-batch", f"{len(rows)} jobs",
+                                {"count": len(rows), "first": rows[0][0], "last": rows[-1][0]}, now)
         except self._integrity_error:
             # Rolled back already; now find the first line whose id the database holds.
             raise self._first_duplicate(rows, numbered_specs) from None

@@ -1,0 +1,183 @@
+"""`queuectl --api URL`: the store's methods that the commands call, over the HTTP API.
+
+`ctx.store` is a RemoteStore when an API is configured, so the commands run unchanged: the same records, the same
+output and the same exit codes, since every failure is raised as the store's own error class would be (the client's
+exceptions are queuectl_core's errors too: InvalidJob an InvalidInput, exit 2; the others QueueErrors, exit 1).
+The HTTP itself (timeouts, retries of GETs only, one-line messages) is the Python client's: queuectl.http.
+"""
+
+import dataclasses
+import re
+
+from queuectl.errors import Error, InvalidJob
+from queuectl.http import Connection, path
+from queuectl_core.batch import MAX_BATCH
+from queuectl_core.timeutil import to_iso
+
+PAGE = 1000  # the API's largest page of jobs, runs and audit entries
+_INDEX = re.compile(r"^job ([0-9]+): ")
+_AT_INDEX = re.compile(r"at index ([0-9]+)|repeats job ([0-9]+)")
+
+
+def job_object(spec):
+    """The JSON job object of a checked JobSpec: what the API checks again into the same spec (times in ms become
+    `run_at` and `delay`, tuples lists, defaults left out)."""
+    job = {}
+    for field in dataclasses.fields(spec):
+        value = getattr(spec, field.name)
+        if value is None or value == field.default:
+            continue
+        if field.name == "run_at_ms":
+            job["run_at"] = to_iso(value)
+        elif field.name == "delay_ms":
+            job["delay"] = value / 1000
+        elif dataclasses.is_dataclass(value):
+            job[field.name] = job_object(value)
+        else:
+            job[field.name] = list(value) if isinstance(value, tuple) else value
+    return job
+
+
+class RemoteStore:
+    """The store's interface, as far as the CLI's commands use it, through the API at `url` with `token`."""
+
+    def __init__(self, url, token):
+        self.http = Connection(url, token)
+        self.location = url
+
+    def close(self):
+        self.http.close()
+
+    def _post(self, route, body=None):
+        return self.http.call("POST", route, body=body)
+
+    # ---- jobs ----
+
+    def enqueue(self, spec, actor=None):
+        return self._post("/jobs", job_object(spec))[1]
+
+    def enqueue_many(self, numbered_specs, progress=None):
+        if len(numbered_specs) > MAX_BATCH:
+            raise InvalidJob(f"through the API one enqueue adds at most {MAX_BATCH} jobs (all or nothing), got"
+                             f" {len(numbered_specs)}: split the file")
+        lines = [line for line, _ in numbered_specs]
+        try:
+            ids = self._post("/jobs/batch", [job_object(spec) for _, spec in numbered_specs])[1]["ids"]
+        except Error as error:
+            if error.body.get("index") is None:
+                raise
+            raise type(error)(_in_lines(str(error), lines), error.status, error.body) from None
+        if progress is not None:
+            progress(len(ids))
+        return ids
+
+    def get_job(self, job_id, history=False, history_limit=None, history_offset=0):
+        if not history:
+            record = self.http.get(path("jobs", job_id), {"history_limit": 1})
+            del record["history"], record["history_total"]
+            return record
+        record = self._history_page(job_id, history_limit, history_offset)
+        runs, total = record["history"], record["history_total"]
+        while (history_limit is None or len(runs) < history_limit) and history_offset + len(runs) < total:
+            size = PAGE if history_limit is None else min(PAGE, history_limit - len(runs))
+            older = self._history_page(job_id, size, history_offset + len(runs))["history"]
+            if not older:
+                break
+            runs = older + runs  # pages go back in time; history is oldest first
+        record["history"] = runs
+        return record
+
+    def _history_page(self, job_id, limit, offset):
+        size = PAGE if limit is None else min(PAGE, limit)
+        return self.http.get(path("jobs", job_id), {"history_limit": size, "history_offset": offset or None})
+
+    def list_jobs(self, state=None, limit=50, offset=0):
+        jobs = []
+        while len(jobs) < limit:
+            size = min(PAGE, limit - len(jobs))
+            page = self.http.get("/jobs", {"state": state, "limit": size, "offset": offset + len(jobs)})["jobs"]
+            jobs += page
+            if len(page) < size:
+                break
+        return jobs
+
+    def states_of(self, job_ids):
+        return {job_id: self.get_job(job_id)["state"] for job_id in job_ids}
+
+    def run_output(self, job_id, attempt=None):
+        run = self.http.get(path("jobs", job_id, "logs"), {"attempt": attempt})
+        del run["id"], run["running"]
+        return run
+
+    def cancel(self, job_id, actor=None):
+        status, record = self._post(path("jobs", job_id, "cancel"))
+        return record, status == 200
+
+    def retry_dead(self, job_id, actor=None):
+        return self._post(path("jobs", job_id, "retry"))[1]
+
+    def retry_all_dead(self, actor=None):
+        return self._post("/dlq/retry-all")[1]["retried"]
+
+    def count_finished(self, states, seconds):
+        return self._post("/purge", {"states": list(states), "older_than": seconds, "dry_run": True})[1]["count"]
+
+    def purge(self, states, seconds, actor=None):
+        return self._post("/purge", {"states": list(states), "older_than": seconds})[1]["count"]
+
+    def purge_dead(self, seconds, actor=None):
+        return self._post("/dlq/purge", {"older_than": seconds})[1]["count"]
+
+    # ---- the queue ----
+
+    def status(self):
+        return self.http.get("/stats")
+
+    def counts(self):
+        return self.status()["jobs"]
+
+    def paused_since(self):
+        return self.http.get("/pause")["paused_since"]
+
+    def pause(self, actor=None):
+        was_paused = self.http.get("/pause")["paused"]
+        self._post("/pause")
+        return not was_paused
+
+    def resume(self, actor=None):
+        was_paused = self.http.get("/pause")["paused"]
+        self._post("/resume")
+        return was_paused
+
+    def get_settings(self):
+        return self.http.get("/settings")
+
+    def set_setting(self, name, value, actor=None):
+        # Checked here as the store checks it (the CLI gives text; the API takes the JSON value it stands for).
+        from queuectl_core.settings import check
+
+        return self.http.call("PUT", "/settings", body={name: check(name, value)})[1][name]
+
+    def live_workers(self):
+        return self.http.get("/workers")["workers"]
+
+    def request_stop(self, actor=None):
+        return self._post("/workers/stop")[1]["stop_requested"]
+
+    def audit_log(self, limit=50, offset=0):
+        entries = []
+        while len(entries) < limit:
+            size = min(PAGE, limit - len(entries))
+            page = self.http.get("/audit", {"limit": size, "offset": offset + len(entries)})["entries"]
+            entries += page
+            if len(page) < size:
+                break
+        return entries
+
+
+def _in_lines(message, lines):
+    """A batch's error message ("job 3: ...", indexes from 0) in the words of the local bulk enqueue ("line 4:
+    ...", the input's line numbers), so that `enqueue --file` says the same on the database and through the API."""
+    message = _INDEX.sub(lambda found: f"line {lines[int(found[1])]}: ", message)
+    return _AT_INDEX.sub(lambda found: f"on line {lines[int(found[1])]}" if found[1] is not None
+                         else f"repeats line {lines[int(found[2])]}", message)

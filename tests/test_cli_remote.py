@@ -1,0 +1,98 @@
+"""`queuectl --api URL` (QUEUECTL_API_URL): the CLI's key cases run on a database and through the API (gunicorn on
+another database, the same steps): the same output, --json shapes and exit codes."""
+
+import re
+
+import pytest
+from api.api_support import TOKEN, free_port, start_gunicorn
+from helpers import run_cli
+
+TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+WORKER = re.compile(r"[\w.-]+-\d+-[0-9a-f]{4}\b")
+AGO = re.compile(r"\b\d+(\.\d+)?\s?(ms|s|m|h|d)\b")
+
+# (arguments, stdin): each step runs on both sides, in this order; a step "WORKER" runs a burst worker on each.
+STEPS = [
+    (["enqueue", '{"id": "a", "command": "echo hi", "max_retries": 0}'], None),
+    (["enqueue", "--json", '{"id": "b", "command": "echo out; exit 3", "max_retries": 0, "priority": 2}'], None),
+    (["enqueue", '{"id": "c", "command": "true", "after": ["a"], "delay": 0.5, "retry_on": [2]}'], None),
+    (["enqueue", '{"id": "a", "command": "true"}'], None),
+    (["enqueue", '{"command": "true", "max_retries": -1}'], None),
+    (["enqueue", '{"command": "true", "after": ["nobody"]}'], None),
+    (["enqueue", "-"], '{"id": "d", "command": "true"}\n\n{"id": "a", "command": "true"}\n'),
+    (["enqueue", "-"], '{"id": "d", "command": "true"}\n{"id": "d", "command": "true"}\n'),
+    (["enqueue", "-"], '{"id": "d", "command": "true", "after": ["e"]}\n{"id": "e", "command": "true"}\n'),
+    (["enqueue", "-", "--json"], '{"id": "d", "command": "true"}\n{"id": "e", "command": "sleep 0", "after": ["d"]}\n'),
+    (["list"], None), (["list", "--json"], None), (["list", "--state", "pending", "--limit", "2"], None),
+    (["show", "a", "--json"], None), (["show", "ghost"], None), (["status"], None), (["status", "--json"], None),
+    "WORKER",
+    (["wait", "a", "c", "--json"], None), (["wait", "a", "b"], None), (["wait", "ghost"], None),
+    (["show", "b"], None), (["logs", "b"], None), (["logs", "b", "--attempt", "9"], None),
+    (["dlq", "list"], None), (["dlq", "list", "--json"], None), (["dlq", "retry", "b", "--json"], None),
+    (["dlq", "retry", "b"], None), (["cancel", "b", "--json"], None), (["cancel", "b"], None),
+    (["cancel", "ghost"], None),
+    (["config", "get", "--json"], None), (["config", "set", "max_retries", "5"], None),
+    (["config", "set", "max_retries", "-1"], None), (["config", "get", "max_retries"], None),
+    (["pause"], None), (["pause"], None), (["status"], None), (["resume"], None), (["resume"], None),
+    (["worker", "list", "--json"], None), (["worker", "stop"], None),
+    (["purge", "--state", "completed", "--dry-run", "--json"], None),
+    (["purge", "--state", "cancelled", "--yes"], None),
+    (["dlq", "purge", "--yes", "--json"], None), (["list", "--json"], None),
+]
+
+
+def normalized(text):
+    return AGO.sub("<ago>", WORKER.sub("<worker>", TIME.sub("<time>", text)))
+
+
+@pytest.fixture
+def sides(tmp_path, processes):
+    """(local db path, remote db path, env for the remote side)."""
+    local, served = tmp_path / "local.db", tmp_path / "served.db"
+    base = start_gunicorn(processes, served)
+    remote_env = {"QUEUECTL_API_URL": base, "QUEUECTL_API_TOKEN": TOKEN}
+    return local, served, remote_env
+
+
+def test_the_cli_says_the_same_on_the_database_and_through_the_api(sides, processes, tmp_path):
+    local, served, remote_env = sides
+    nowhere = tmp_path / "never-created.db"  # the remote side must not touch a database of its own
+    for step in STEPS:
+        if step == "WORKER":
+            for where in (local, served):
+                worker = processes.start_workers(where, "--burst")
+                assert worker.wait(timeout=60) == 0, processes.log(worker)
+            continue
+        args, stdin = step
+        mine = run_cli(local, *args, input=stdin)
+        theirs = run_cli(nowhere, *args, input=stdin, env=remote_env)
+        assert theirs.returncode == mine.returncode, (args, mine.stderr, theirs.stderr)
+        assert normalized(theirs.stdout) == normalized(mine.stdout), args
+        assert normalized(theirs.stderr) == normalized(mine.stderr), args
+    assert not nowhere.exists()
+    audit = run_cli(nowhere, "audit", "--json", env=remote_env)
+    assert audit.returncode == 0 and '"actor": "api:operator"' in audit.stdout
+
+
+@pytest.mark.parametrize("args", [["worker", "start", "--burst"], ["migrate", "--to", "sqlite:///x.db"]])
+def test_commands_on_the_database_itself_refuse_the_api(tmp_path, args):
+    result = run_cli(tmp_path / "q.db", "--api", "http://127.0.0.1:9", *args)
+    assert result.returncode == 2
+    assert "needs the database itself" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_db_and_api_together_are_a_usage_error(tmp_path):
+    result = run_cli(tmp_path / "q.db", "--db", str(tmp_path / "q.db"), "--api", "http://127.0.0.1:9", "status")
+    assert result.returncode == 2 and "--db or --api" in result.stderr
+
+
+def test_a_wrong_token_and_an_unreachable_url_say_so_in_one_line(sides, tmp_path):
+    _, _, remote_env = sides
+    wrong = run_cli(tmp_path / "q.db", "status", env={**remote_env, "QUEUECTL_API_TOKEN": "wrong" * 8})
+    assert wrong.returncode == 1
+    assert wrong.stderr.startswith("Error: the API at ") and "refused the token" in wrong.stderr
+    assert wrong.stderr.count("\n") == 1
+    url = f"http://127.0.0.1:{free_port()}"
+    gone = run_cli(tmp_path / "q.db", "--api", url, "list")
+    assert gone.returncode == 1
+    assert gone.stderr == f"Error: cannot reach {url}: connection refused\n"
