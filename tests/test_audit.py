@@ -161,3 +161,33 @@ def test_retention_deletes_old_audit_entries(store):
     assert [entry["action"] for entry in store.audit_log()] == ["config-set", "resume"]
     store.apply_retention({"retention": 60}, now=NOW + 200_000)
     assert store.audit_log() == []
+
+
+def test_schedule_changes_and_reruns_record_one_entry_each(db_path):
+    store = open_store(str(db_path))
+    steps = [
+        (["schedule", "add", "nightly", "--cron", "0 2 * * *", '{"command": "true"}'], ("schedule-add", "nightly")),
+        (["schedule", "pause", "nightly"], ("schedule-pause", "nightly")),
+        (["schedule", "resume", "nightly"], ("schedule-resume", "nightly")),
+        (["schedule", "run", "nightly"], ("schedule-run", "nightly")),
+        (["schedule", "rm", "nightly"], ("schedule-rm", "nightly")),
+        (["schedule", "rm", "nightly"], None),  # unknown now: exit 1, nothing changed, nothing recorded
+    ]
+    for argv, expected in steps:
+        before = len(entries(store))
+        result = run_cli(db_path, *argv)
+        assert result.returncode == (1 if expected is None else 0), (argv, result.stderr)
+        recorded = entries(store)
+        if expected is None:
+            assert len(recorded) == before, argv
+        else:
+            assert len(recorded) == before + 1 and recorded[0] == (CLI_ACTOR, *expected), (argv, recorded[:2])
+    ran = store.audit_log(limit=2)[1]
+    assert ran["details"]["job"] == store.list_jobs(limit=1)[0]["id"]  # the job `schedule run` made
+    store.enqueue(check_job({"id": "original", "command": "echo again"}))
+    result = run_cli(db_path, "rerun", "original")
+    assert result.returncode == 0, result.stderr
+    entry = store.audit_log(limit=1)[0]
+    new_id = result.stdout.strip()
+    assert (entry["actor"], entry["action"], entry["target"]) == (CLI_ACTOR, "rerun", new_id)
+    assert entry["details"] == {"rerun_of": "original", "command": "echo again"}

@@ -6,6 +6,7 @@ import pytest
 from api_support import AUTH, make_dead
 from helpers import postgres_missing_reason, postgres_schema_url
 from queuectl_core.store import open_store
+from queuectl_core.validation import check_job
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -100,3 +101,24 @@ def test_the_audit_route_pages_the_log_newest_first(client, store):
 def test_bad_audit_parameters_are_a_400(client, query):
     response = client.get(f"/api/v1/audit?{query}", headers=AUTH)
     assert response.status_code == 400 and response.get_json()["error"]
+
+
+def test_schedule_changes_and_reruns_through_the_api_record_one_entry_each(client, store):
+    store.enqueue(check_job({"id": "original", "command": "true"}))
+    steps = [
+        ("POST", "/api/v1/schedules", {"name": "hourly", "cron": "0 * * * *", "job": {"command": "true"}}, 201,
+         ("schedule-add", "hourly")),
+        ("POST", "/api/v1/schedules/hourly/pause", None, 200, ("schedule-pause", "hourly")),
+        ("POST", "/api/v1/schedules/hourly/resume", None, 200, ("schedule-resume", "hourly")),
+        ("POST", "/api/v1/schedules/hourly/run", None, 201, ("schedule-run", "hourly")),
+        ("DELETE", "/api/v1/schedules/hourly", None, 200, ("schedule-rm", "hourly")),
+    ]
+    for method, path, body, status, expected in steps:
+        before = len(entries(store))
+        response = client.open(path, method=method, headers=AUTH, json=body)
+        assert response.status_code == status, (path, response.get_json())
+        recorded = entries(store)
+        assert len(recorded) == before + 1 and recorded[0] == ("api:operator", *expected), (path, recorded[:2])
+    response = client.post("/api/v1/jobs/original/rerun", headers=AUTH)
+    assert response.status_code == 201
+    assert entries(store)[0] == ("api:operator", "rerun", response.get_json()["id"])

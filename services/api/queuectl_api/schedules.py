@@ -8,6 +8,7 @@ from queuectl_core.errors import InvalidInput
 from queuectl_core.schedules import check_schedule
 
 from . import auth, params
+from .audit import actor
 from .storage import get_store
 
 blueprint = Blueprint("schedules", __name__, url_prefix="/api/v1")
@@ -37,7 +38,7 @@ def add_schedule():
             raise InvalidInput(f"{key} must be a string")
     spec = check_schedule(body.get("name"), cron=body.get("cron"), every=body.get("every"),
                           timezone=body.get("timezone"), overlap=body.get("overlap"), job=body.get("job"))
-    return get_store().add_schedule(spec), 201
+    return get_store().add_schedule(spec, actor=actor()), 201
 
 
 @blueprint.get("/schedules/<name>")
@@ -51,7 +52,7 @@ def show_schedule(name):
 def remove_schedule(name):
     """Delete a schedule (the jobs it made stay); 404."""
     params.query_args(())
-    get_store().remove_schedule(name)
+    get_store().remove_schedule(name, actor=actor())
     return {"name": name, "removed": True}
 
 
@@ -59,25 +60,25 @@ def remove_schedule(name):
 def pause_schedule(name):
     """Stop firing the schedule: its record."""
     params.query_args(())
-    return get_store().pause_schedule(name)
+    return get_store().pause_schedule(name, actor=actor())
 
 
 @blueprint.post("/schedules/<name>/resume")
 def resume_schedule(name):
     """Fire the schedule again from its next slot: its record."""
     params.query_args(())
-    return get_store().resume_schedule(name)
+    return get_store().resume_schedule(name, actor=actor())
 
 
 @blueprint.post("/schedules/<name>/run")
 def run_schedule(name):
     """Enqueue one job of the schedule now: 201 and the job's record."""
     params.query_args(())
-    return get_store().run_schedule(name), 201
+    return get_store().run_schedule(name, actor=actor()), 201
 
 
 @blueprint.post("/jobs/<job_id>/rerun")
 def rerun_job(job_id):
     """A new job with the spec of job `job_id` (any state): 201 and the new record; 404."""
     params.query_args(())
-    return get_store().rerun(job_id), 201
+    return get_store().rerun(job_id, actor=actor()), 201

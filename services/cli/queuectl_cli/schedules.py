@@ -42,7 +42,7 @@ def schedule_add(ctx, name, job, cron, every, timezone, overlap, as_json):
     if cron is not None and every is not None:
         raise BadInput("give --cron or --every, not both")
     spec = check_schedule(name, cron=cron, every=every, timezone=timezone, overlap=overlap, job=value)
-    record = ctx.store.add_schedule(spec)
+    record = ctx.store.add_schedule(spec, actor=ctx.actor)
     if as_json:
         output.print_json(record)
     else:
@@ -73,7 +73,7 @@ def schedule_list(ctx, as_json):
 @pass_context
 def schedule_rm(ctx, name):
     """Delete the schedule NAME (the jobs it made stay)."""
-    ctx.store.remove_schedule(_name(name))
+    ctx.store.remove_schedule(_name(name), actor=ctx.actor)
     click.echo(f"{name} is removed")
 
 
@@ -82,7 +82,7 @@ def schedule_rm(ctx, name):
 @pass_context
 def schedule_pause(ctx, name):
     """Stop firing NAME until `schedule resume` (its slots meanwhile are not caught up)."""
-    ctx.store.pause_schedule(_name(name))
+    ctx.store.pause_schedule(_name(name), actor=ctx.actor)
     click.echo(f"{name} is paused")
 
 
@@ -91,7 +91,7 @@ def schedule_pause(ctx, name):
 @pass_context
 def schedule_resume(ctx, name):
     """Fire NAME again, from its next slot."""
-    record = ctx.store.resume_schedule(_name(name))
+    record = ctx.store.resume_schedule(_name(name), actor=ctx.actor)
     click.echo(f"{name} is active: next run at {record['next_run_at']}")
 
 
@@ -101,7 +101,7 @@ def schedule_resume(ctx, name):
 @pass_context
 def schedule_run(ctx, name, as_json):
     """Enqueue one job of NAME now (outside its slots); print its id."""
-    record = ctx.store.run_schedule(_name(name))
+    record = ctx.store.run_schedule(_name(name), actor=ctx.actor)
     output.print_json(record) if as_json else click.echo(record["id"])
 
 
@@ -111,7 +111,7 @@ def schedule_run(ctx, name, as_json):
 @pass_context
 def rerun(ctx, job_id, as_json):
     """Enqueue a new job with the spec of job ID (any state): not its id, history or state. Prints the new id."""
-    record = ctx.store.rerun(existing_id(job_id))
+    record = ctx.store.rerun(existing_id(job_id), actor=ctx.actor)
     output.print_json(record) if as_json else click.echo(record["id"])
 
 

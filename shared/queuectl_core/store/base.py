@@ -142,6 +142,10 @@ class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMix
             states[job_id] = row[0]
         return states
 
+    def has_waiting_jobs(self):
+        """True while any job is pending or failed (due now or later): one may come due without a notification."""
+        return self._read(self.q.any_waiting).fetchone() is not None
+
     def has_unfinished_jobs(self):
         """True while any job is pending, processing or failed (waiting for a retry)."""
         return self._read(self.q.any_unfinished).fetchone() is not None

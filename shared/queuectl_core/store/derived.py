@@ -58,11 +58,11 @@ class DerivedMixin:
         spec = replace(spec, env=tuple(sorted(env.items())), parent_id=parent_id)
         return self._insert_derived(connection, spec, now)["id"]
 
-    def rerun(self, job_id, now=None):
+    def rerun(self, job_id, now=None, actor=None):
         """A new job with the spec of job `job_id` (any state): its command and every key it was enqueued with,
         not its id, history or state. Returns the new record; JobNotFound for an unknown id."""
         # Through enqueue, like any job a user adds: a dependency that no longer exists is refused (BadDependency).
-        return self.enqueue(check_job(spec_object(self.get_job(job_id))), now)
+        return self.enqueue(check_job(spec_object(self.get_job(job_id))), now, actor, "rerun", {"rerun_of": job_id})
 
 
 def spec_object(record):

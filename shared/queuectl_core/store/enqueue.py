@@ -18,7 +18,7 @@ BULK_COLUMNS = ("id", "command", "max_retries", "priority", "run_at", "timeout",
 class EnqueueMixin:
     """enqueue and enqueue_many, and what both need: rows from checked specs, counting, waking workers."""
 
-    def enqueue(self, spec, now=None, actor=None):
+    def enqueue(self, spec, now=None, actor=None, action="enqueue", details=None):
         """Store one checked JobSpec as a pending job and return its record (with `actor`: recorded in the
         audit log, as an enqueue through the API is)."""
         now = now_ms() if now is None else now
@@ -29,7 +29,8 @@ class EnqueueMixin:
             except self._integrity_error:
                 raise DuplicateJob(row["id"]) from None
             self._count_new_jobs(connection, 1)
-            self._audit(connection, actor, "enqueue", row["id"], {"command": clipped(spec.command)}, now)
+            self._audit(connection, actor, action, row["id"], {**(details or {}), "command": clipped(spec.command)},
+                        now)
             if spec.after:
                 self._add_dependencies(connection, [(None, row["id"], spec.after)], {}, now)
                 cursor = connection.execute(self.q.get_job, {"id": row["id"]})

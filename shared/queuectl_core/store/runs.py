@@ -73,6 +73,8 @@ class RunsMixin:
             "offset": output_offset, "seq": claim.seq, "attempt": claim.attempt,
         })
         self._settle_dependents(connection, claim.seq, claim.id, transition.state, now)
+        if transition.state == "pending":  # handed back at once (a stopped worker): idle workers may be asleep
+            self._wake(connection)
         if transition.state in HOOKS and claim.job.get(HOOKS[transition.state]):  # in this same transaction
             self._enqueue_hook(connection, claim.id, transition.state, transition.exit_code, claim.job, now)
         return transition

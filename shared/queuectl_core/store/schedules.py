@@ -27,7 +27,7 @@ class Firing:
 class SchedulesMixin:
     """add, list, pause, resume, remove and run schedules; fire the due ones."""
 
-    def add_schedule(self, spec, now=None):
+    def add_schedule(self, spec, now=None, actor=None):
         """Store a checked ScheduleSpec; its first slot is the first after now. DuplicateSchedule if the name is
         taken. Returns its record."""
         now = now_ms() if now is None else now
@@ -42,6 +42,8 @@ class SchedulesMixin:
             except self._integrity_error:  # added by another process since the check above
                 raise DuplicateSchedule(spec.name) from None
             self._wake(connection)  # idle workers learn the new next due time
+            self._audit(connection, actor, "schedule-add", spec.name, {
+                "cron": spec.cron, "every_ms": spec.every_ms, "timezone": spec.timezone, "overlap": spec.overlap}, now)
         return self.get_schedule(spec.name)
 
     def list_schedules(self):
@@ -57,21 +59,24 @@ class SchedulesMixin:
             raise ScheduleNotFound(name)
         return _schedule_record(_raw(cursor, row))
 
-    def remove_schedule(self, name):
+    def remove_schedule(self, name, now=None, actor=None):
         """Delete a schedule (the jobs it made stay); ScheduleNotFound for an unknown name."""
+        now = now_ms() if now is None else now
         with self._transaction() as connection:
             if connection.execute(self.q.delete_schedule, {"name": name}).rowcount == 0:
                 raise ScheduleNotFound(name)
+            self._audit(connection, actor, "schedule-rm", name, {}, now)
 
-    def pause_schedule(self, name, now=None):
+    def pause_schedule(self, name, now=None, actor=None):
         """Stop firing a schedule (its slots while paused are not caught up later). Returns its record."""
         now = now_ms() if now is None else now
         with self._transaction() as connection:
             if connection.execute(self.q.pause_schedule, {"name": name, "now": now}).rowcount == 0:
                 raise ScheduleNotFound(name)
+            self._audit(connection, actor, "schedule-pause", name, {}, now)
         return self.get_schedule(name)
 
-    def resume_schedule(self, name, now=None):
+    def resume_schedule(self, name, now=None, actor=None):
         """Fire a paused schedule again, from its first slot after now. Returns its record."""
         now = now_ms() if now is None else now
         with self._transaction() as connection:
@@ -84,9 +89,10 @@ class SchedulesMixin:
                 connection.execute(self.q.resume_schedule, {
                     "name": name, "now": now, "next_run_at": next_slot(_spec_of(record), now)})
                 self._wake(connection)
+            self._audit(connection, actor, "schedule-resume", name, {"changed": bool(record["paused"])}, now)
         return self.get_schedule(name)
 
-    def run_schedule(self, name, now=None):
+    def run_schedule(self, name, now=None, actor=None):
         """Enqueue one job of a schedule now, outside its slots (its `scheduled_for` is null); return its record."""
         now = now_ms() if now is None else now
         with self._transaction() as connection:
@@ -98,6 +104,7 @@ class SchedulesMixin:
             job = self._insert_derived(connection, replace(_job_spec(record), schedule=name), now)
             connection.execute(self.q.schedule_ran, {"name": name, "last_run_at": now, "last_job_id": job["id"],
                                                      "now": now})
+            self._audit(connection, actor, "schedule-run", name, {"job": job["id"]}, now)
         return job
 
     def fire_due_schedules(self, now=None, settings=None):

@@ -112,6 +112,7 @@ PORTABLE = {
     ),
     "close_lost_run": "UPDATE runs SET finished_at = :now, error = :error WHERE job_seq = :seq AND attempt = :attempt",
     "any_unfinished": f"SELECT 1 FROM jobs WHERE state IN ({_listed(UNFINISHED_STATES)}) LIMIT 1",
+    "any_waiting": f"SELECT 1 FROM jobs WHERE state IN ({WAITING}) LIMIT 1",
     "get_job": f"SELECT seq, {JOB_COLUMNS} FROM jobs WHERE id = :id",
     "history": (
         "SELECT attempt, started_at, finished_at, exit_code, error, worker_id, output"
