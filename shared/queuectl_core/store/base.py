@@ -12,13 +12,15 @@ from .cleanup import CleanupMixin
 from .control import ControlMixin
 from .dependencies import DependenciesMixin
 from .enqueue import EnqueueMixin
+from .flow import FlowMixin
 from .records import _record
 from .registry import RegistryMixin
 from .reports import ReportsMixin
 from .runs import RunsMixin
 
 
-class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMixin, RegistryMixin, ReportsMixin):
+class Store(EnqueueMixin, DependenciesMixin, RunsMixin, FlowMixin, ControlMixin, CleanupMixin, RegistryMixin,
+            ReportsMixin):
     """A queue in a database shared by every process (CLI, workers, API) that names it."""
 
     # What a database failure raises, whatever the backend: callers that must survive one, like the worker loop,
@@ -109,11 +111,13 @@ class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMix
             record["history"] = [_record(cursor, r) for r in cursor.fetchall()]
         return record
 
-    def list_jobs(self, state=None, limit=50, offset=0):
-        """Job records, newest first, optionally of one state."""
-        statement = self.q.list_jobs_in_state if state else self.q.list_jobs
-        cursor = self._read(statement, {"state": state, "limit": limit, "offset": offset})
-        return [_record(cursor, row) for row in cursor.fetchall()]
+    def list_jobs(self, state=None, limit=50, offset=0, queue=None, tag=None):
+        """Job records, newest first, optionally of one state, one queue, with one tag."""
+        if queue is None and tag is None:
+            statement = self.q.list_jobs_in_state if state else self.q.list_jobs
+            cursor = self._read(statement, {"state": state, "limit": limit, "offset": offset})
+            return [_record(cursor, row) for row in cursor.fetchall()]
+        return self.search_jobs(state=state, limit=limit, offset=offset, queue=queue, tag=tag)[0]
 
     def states_of(self, job_ids):
         """{id: state} of the given jobs; JobNotFound for the first unknown id."""
@@ -124,10 +128,6 @@ class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMix
                 raise JobNotFound(job_id)
             states[job_id] = row[0]
         return states
-
-    def has_unfinished_jobs(self):
-        """True while any job is pending, processing or failed (waiting for a retry)."""
-        return self._read(self.q.any_unfinished).fetchone() is not None
 
     def counts(self):
         """The number of jobs in each state (every state present, zeros included)."""
