@@ -23,6 +23,7 @@ COMMANDS = {
     "migrate": ("migrate", "migrate"),
     "pause": ("control", "pause"),
     "purge": ("control", "purge"),
+    "queue": ("queues", "queue"),
     "resume": ("control", "resume"),
     "show": ("jobs", "show"),
     "status": ("jobs", "status"),

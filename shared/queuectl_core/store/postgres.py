@@ -40,7 +40,7 @@ SQL = SimpleNamespace(
     lock_queues="LOCK TABLE jobs IN SHARE MODE",
     # The queue's row, locked: concurrent claims of its last slot wait here, and then read the latest version.
     queue_row_locked=to_pyformat(PORTABLE["queue_row"]) + " FOR UPDATE",
-    tag_match="strpos(tags, %(tag_json)s) > 0",
+    tag_match="strpos(tags, :tag_json) > 0",  # portable style: search_jobs passes it through dialect
     # The flow claim's dialect (flow.py): SKIP LOCKED as in CLAIM; a condition on no column of the scanned rows is a
     # one-time filter, tested before any row.
     claim_lock="FOR UPDATE SKIP LOCKED",

@@ -252,4 +252,4 @@ PORTABLE = {
 
 def to_pyformat(statement):
     """The statement with :name parameters written as %(name)s (psycopg's style)."""
-    return re.sub(r"(?<![:\w]):([a-z_]+)", r"%(\1)s", statement.replace("%", "%%"))
+    return re.sub(r"(?<![:\w]):([a-z_][a-z0-9_]*)", r"%(\1)s", statement.replace("%", "%%"))
