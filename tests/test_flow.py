@@ -227,3 +227,21 @@ def test_enqueue_of_a_held_unique_key_exits_0_with_the_holders_id(db_path):
     assert first.returncode == second.returncode == 0
     assert first.stdout == second.stdout and "nothing added" in second.stderr
     assert len(cli_json(db_path, "list")) == 1
+
+
+def test_every_flow_claim_walks_an_index_in_its_order(sqlite_path):
+    """The flow claims (every queue; one queue; several) use jobs_ready / jobs_queue_ready for their order: no
+    scan of the jobs table and no sort of waiting jobs; several queues sort only their heads (one row each)."""
+    from queuectl_core.store import open_store
+
+    store = open_store(str(sqlite_path))
+    params = {"worker": "w", "token": "t", "expires": 0, "now": 0, "q0": "a", "q1": "b"}
+    for queues, index in ((None, "jobs_ready"), (["a"], "jobs_queue_ready"), (["a", "b"], "jobs_queue_ready")):
+        plan = [row[3] for row in store.connection.execute("EXPLAIN QUERY PLAN " + store._flow_statement(queues),
+                                                           params)]
+        scans = [step for step in plan if step.startswith(("SCAN jobs", "SEARCH jobs USING INDEX"))]
+        assert scans and all(index in step for step in scans), plan
+        assert len(scans) == len(queues or [None])
+        sorts = [position for position, step in enumerate(plan) if "TEMP B-TREE" in step]
+        assert sorts == ([] if not queues or len(queues) == 1 else [len(plan) - 1]), plan  # the heads' sort only
+    store.close()
