@@ -1,0 +1,143 @@
+"""Issue 14's figures. Claim + complete with 1M jobs spread over 100 named queues, a limit on half of them and a
+concurrency key on a tenth of the jobs (some queues and keys held full, so the claim passes over blocked jobs),
+against the plain 1k-job figure of the same rounds; and plain no-op throughput (no queue given) of this code
+against the code before flow control (a `git archive` of QUEUECTL_BENCH_BASE, default `git merge-base HEAD main`),
+alternating in one run."""
+
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+
+from common import scratch_dir
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+QUEUES, LIMITED, LIMIT, KEYS, HELD = 100, 50, 2, 10, 50
+
+
+def build_flow(size):
+    """A SQLite queue of `size` pending jobs over QUEUES queues (job n in q{n % QUEUES}), every tenth job with one
+    of KEYS concurrency keys (limit 1), LIMIT on the first LIMITED queues, then HELD jobs of the first queues
+    claimed and left processing (those queues full) and KEYS more (some keys busy). Returns (path, seeding seconds)."""
+    from queuectl_core.store import SqliteStore
+    from queuectl_core.timeutil import now_ms
+
+    path = os.path.join(scratch_dir(f"flow-{size}"), "queue.db")
+    SqliteStore(path).close()
+    begin = time.perf_counter()
+    at = now_ms() - 60_000
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA synchronous=OFF")
+    connection.execute("BEGIN IMMEDIATE")
+    rows = ((f"seed-{n:09d}", "true", 3, 0, at, at, at, f"q{n % QUEUES}",
+             f"key{n // 10 % KEYS}" if n % 10 == 0 else None, 1 if n % 10 == 0 else None) for n in range(size))
+    connection.executemany(
+        "INSERT INTO jobs (id, command, state, max_retries, priority, run_at, created_at, updated_at, queue,"
+        " concurrency_key, concurrency_limit) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    connection.execute("DELETE FROM job_counts")  # counted as the store counts (per queue and state)
+    connection.execute("INSERT INTO job_counts (queue, state, n) SELECT queue, state, count(*) FROM jobs"
+                       " GROUP BY queue, state")
+    connection.execute("COMMIT")
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+    store = SqliteStore(path)
+    for queue in range(LIMITED):
+        store.set_queue_limit(f"q{queue}", LIMIT)
+    for queue in range(HELD // LIMIT):  # the first limited queues full
+        for _ in range(LIMIT):
+            store.claim_next("bench-holder", 3600, queues=[f"q{queue}"])
+    for _ in range(KEYS):  # and jobs of some keys running (every queue has a keyed job among its first)
+        store.claim_next("bench-holder", 3600)
+    store.close()
+    return path, time.perf_counter() - begin
+
+
+def blocked(path):
+    """How many queues and keys are full in the queue at `path` (what the measured claims pass over)."""
+    connection = sqlite3.connect(path)
+    try:
+        queues = connection.execute("SELECT count(*) FROM queues WHERE running >= max_running").fetchone()[0]
+        keys = connection.execute("SELECT count(*) FROM key_slots WHERE running >= 1").fetchone()[0]
+    finally:
+        connection.close()
+    return {"full_queues": queues, "busy_keys": keys}
+
+
+def base_tree():
+    """The code before flow control, unpacked once under the run's scratch directory; its PYTHONPATH."""
+    revision = os.environ.get("QUEUECTL_BENCH_BASE") or subprocess.run(
+        ["git", "merge-base", "HEAD", "main"], capture_output=True, text=True, cwd=HERE, check=True).stdout.strip()
+    directory = scratch_dir("base-code")
+    archive = subprocess.run(["git", "archive", revision, "shared", "services"], capture_output=True,
+                             cwd=os.path.dirname(HERE), check=True).stdout
+    subprocess.run(["tar", "-x", "-C", directory], input=archive, check=True)
+    paths = [os.path.join(directory, "shared")] + [os.path.join(directory, "services", name)
+                                                    for name in ("cli", "worker", "api")]
+    return revision, os.pathsep.join(paths)
+
+
+def _throughput_once(pythonpath, jobs):
+    """systems.throughput('queuectl', 2, jobs) in a child process whose queuectl (and workers) come from
+    `pythonpath` (None: this checkout)."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    code = (f"import sys, json; sys.path.insert(0, {HERE!r}); import systems;"
+            f" print(json.dumps(systems.throughput('queuectl', 2, {jobs})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["jobs_per_second"]
+
+
+def ab_throughput(quick):
+    """{'base', 'ours': median jobs/s, 'rounds'} for plain no-op jobs on 2 workers, A B B A per round."""
+    revision, pythonpath = base_tree()
+    jobs = 500 if quick else 2000
+    rounds = {"base": [], "ours": []}
+    for _ in range(1 if quick else 3):
+        for side in ("base", "ours", "ours", "base"):
+            rounds[side].append(_throughput_once(pythonpath if side == "base" else None, jobs))
+    return {"base": statistics.median(rounds["base"]), "ours": statistics.median(rounds["ours"]), "rounds": rounds,
+            "base_revision": revision, "jobs": jobs}
+
+
+def run_flow(quick):
+    """The rows of the flow section."""
+    import shutil
+
+    import claims
+    from report import figure, log
+
+    size = 100_000 if quick else 1_000_000
+    plain, _ = claims.build(1_000)
+    path, seconds = build_flow(size)
+    log(f"seeded {size} jobs over {QUEUES} queues in {seconds:.1f}s; {blocked(path)}")
+    try:
+        measured = claims.measure({"plain": plain, "flow": path}, rounds=3 if quick else 5)
+        state = blocked(path)
+    finally:
+        for location in (plain, path):
+            shutil.rmtree(os.path.dirname(location), ignore_errors=True)
+    log(f"flow claims: {measured}")
+    small, big = measured["plain"]["median_us"], measured["flow"]["median_us"]
+    label = "1M" if size == 1_000_000 else f"{size // 1000}k"
+    rows = [figure(
+        "claim_flow", f"claim + complete, {label} jobs over {QUEUES} queues (limits on {LIMITED}, a key on a tenth)"
+        " vs the plain 1k", big / small, "×", "≤ 1.5×", big / small <= 1.5, big / small,
+        note=f"{big:.0f} µs (claim {measured['flow']['claim_us']:.0f} + finish {measured['flow']['finish_us']:.0f})"
+             f" vs {small:.0f} µs plain at 1k, same rounds; {HELD + KEYS} jobs held processing:"
+             f" {state['full_queues']} queues full, {state['busy_keys']} keys busy",
+        plain=measured["plain"], flow=measured["flow"], **state)]
+    ab = ab_throughput(quick)
+    log(f"throughput A/B: {ab}")
+    ratio = ab["ours"] / ab["base"]
+    rows.append(figure(
+        "throughput_ab", "no-op throughput, 2 workers, no queue given: this code vs before flow control",
+        ratio, "×", "≥ 0.95×", ratio >= 0.95, ratio,
+        note=f"{ab['ours']:,.0f}/s vs {ab['base']:,.0f}/s ({ab['base_revision'][:9]}), medians of A B B A rounds of"
+             f" {ab['jobs']} jobs", **ab))
+    return rows
