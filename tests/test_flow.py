@@ -245,3 +245,21 @@ def test_every_flow_claim_walks_an_index_in_its_order(sqlite_path):
         sorts = [position for position, step in enumerate(plan) if "TEMP B-TREE" in step]
         assert sorts == ([] if not queues or len(queues) == 1 else [len(plan) - 1]), plan  # the heads' sort only
     store.close()
+
+
+def test_a_blocked_queues_backlog_does_not_hide_the_jobs_behind_it(store):
+    """The claim for every queue looks at a bounded window of due jobs; past a window of a paused queue's
+    backlog (or a full one's) it finds the open queues' jobs through their own heads."""
+    store.pause(queue="big")
+    for _ in range(150):
+        enqueue(store, "true", queue="big", priority=5)
+    enqueue(store, "true", queue="small", id="behind")
+    store.set_queue_limit("full", 1)
+    for _ in range(100):
+        enqueue(store, "true", queue="full", priority=3)
+    first = store.claim_next("w", 30)
+    assert first.job["queue"] == "full"
+    assert store.claim_next("w", 30).id == "behind"
+    assert store.claim_next("w", 30) is None
+    store.resume(queue="big")
+    assert store.claim_next("w", 30).job["queue"] == "big"

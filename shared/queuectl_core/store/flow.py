@@ -13,12 +13,14 @@ hand-back of a lost worker's job).
 
 from ..errors import InvalidInput
 from ..lifecycle import STATES
-from ..timeutil import to_iso
+from ..timeutil import now_ms, to_iso
 from ..validation import check_queue_limit, check_queue_name
 from .records import Claim, _to_record
 from .sql import BLOCKED_QUEUES, IS_PAUSED, JOB_COLUMNS, KEY_FREE, NOT_WAITING, QUEUE_OPEN, WAITING
 
 FLOW_ATTEMPTS = 8  # candidates one flow claim tries before it answers "nothing now"
+WINDOW = 64  # due jobs a scan of the flow claim looks at, at most (see _flow_sql)
+MAX_HEADS = 400  # queues one claim compares heads of (SQLite allows 500 parts of a compound SELECT)
 _UNITS = ((3600_000, "h"), (60_000, "m"), (1000, "s"))
 
 
@@ -51,12 +53,17 @@ class FlowMixin:
             row = cursor.fetchone()
             if row is None:
                 connection.execute("RELEASE SAVEPOINT queuectl_claim", {})
-                if queues is None:
-                    self._flow = bool(connection.execute(self.q.flow_on, {}).fetchone()[0])
-                return None
-            claim = self._opened(connection, cursor, row, worker_id, now)
-            taken, blocked_until = self._take_slots(connection, claim.job, now)
+                if queues is not None:
+                    return None
+                self._flow = bool(connection.execute(self.q.flow_on, {}).fetchone()[0])
+                # Nothing in the window of every queue: what lies beyond it, queue by queue (a window each).
+                open_queues = self._open_queues(connection, now) if self._flow else None
+                return open_queues and self._flow_claim(connection, params, worker_id, now, open_queues)
+            claim = self._opened(connection, cursor, row, worker_id, now, open_run=False)
+            taken, blocked_until, started = self._take_slots(connection, claim.job, now)
             if taken:
+                connection.execute(self.q.open_run, {"seq": claim.seq, "attempt": claim.attempt, "now": started,
+                                                     "worker": worker_id})
                 connection.execute("RELEASE SAVEPOINT queuectl_claim", {})
                 return claim
             connection.execute("ROLLBACK TO SAVEPOINT queuectl_claim", {})
@@ -67,21 +74,24 @@ class FlowMixin:
         return None
 
     def _take_slots(self, connection, job, now):
-        """Take the job's slots under row locks: (True, None), or (False, until when a full rate window blocks
-        its queue, else None)."""
+        """Take the job's slots under row locks: (True, None, the run's start), or (False, until when a full rate
+        window blocks its queue, else None, None)."""
         queue = job["queue"]
         row = connection.execute(self.q.queue_row_locked, {"queue": queue}).fetchone()
+        # The lock may have been waited for (another claim of this queue committing): the start is now, not when
+        # the claim began, or a rate's window and the runs' records would place it before the start it waited for.
+        now = max(now, now_ms())
         if row is not None:
             _, max_running, rate_count, period, paused_at, running, _ = row
             if paused_at is not None or (max_running is not None and running >= max_running):
-                return False, None
+                return False, None, None
             rate_until = None
             if rate_count is not None:
                 since = now - period
                 connection.execute(self.q.prune_starts, {"queue": queue, "since": since})
                 started, oldest = connection.execute(self.q.window_starts, {"queue": queue, "since": since}).fetchone()
                 if started >= rate_count:
-                    return False, oldest + period
+                    return False, oldest + period, None
                 connection.execute(self.q.add_start, {"queue": queue, "now": now})
                 if started + 1 >= rate_count:  # this start fills the window: blocked until its oldest start leaves
                     rate_until = (now if oldest is None else oldest) + period
@@ -89,14 +99,18 @@ class FlowMixin:
         key = job["concurrency_key"]
         if key is not None and connection.execute(
                 self.q.take_key_slot, {"key": key, "limit": job["concurrency_limit"]}).fetchone() is None:
-            return False, None
-        return True, None
+            return False, None, None
+        if key is not None:
+            now = max(now, now_ms())  # after the key's row lock, for the same reason
+        return True, None, now
 
-    def _opened(self, connection, cursor, row, worker_id, now):
-        """The Claim of a claimed row (seq, run_count, lease_token, JOB_COLUMNS), its run opened."""
+    def _opened(self, connection, cursor, row, worker_id, now, open_run=True):
+        """The Claim of a claimed row (seq, run_count, lease_token, JOB_COLUMNS), its run opened (unless not
+        `open_run`)."""
         columns = [d[0] for d in cursor.description]
         seq, attempt, token = row[0], row[1], row[2]
-        connection.execute(self.q.open_run, {"seq": seq, "attempt": attempt, "now": now, "worker": worker_id})
+        if open_run:
+            connection.execute(self.q.open_run, {"seq": seq, "attempt": attempt, "now": now, "worker": worker_id})
         job = _to_record(dict(zip(columns[3:], row[3:], strict=False)))
         return Claim(seq=seq, attempt=attempt, token=token, job=job)
 
@@ -113,32 +127,62 @@ class FlowMixin:
         return statement
 
     def _flow_sql(self, queues):
-        due = f"state IN ({WAITING}) AND run_at <= :now AND {NOT_WAITING} AND {KEY_FREE}"
-        order = "ORDER BY priority DESC, run_at, seq"
-        lock = self.q.claim_lock
+        # Each scan looks at no more than WINDOW due jobs in its index's order (a bounded walk, whatever lies ahead:
+        # a paused queue's backlog, a busy key's jobs) and takes the first whose queue is open and whose key has a
+        # slot; the one-time tests (paused, this queue blocked) stop a scan before it starts.
         if queues is None:
-            # Every queue: the candidates of blocked queues are passed over (a probe each, in the one-time list).
-            where, limit = self.q.one_time(IS_PAUSED)
-            pick = (f"SELECT seq FROM jobs {self.q.ready_index} WHERE {due} AND {QUEUE_OPEN} {where} {order}"
-                    f" {limit} {lock}")
+            pick = self._window(self.q.ready_index, "", IS_PAUSED, queue_open=True, head=False)
         else:
-            # One head per queue; a blocked queue's is never looked for (a one-time test, not one per job).
             heads = []
             for index in range(len(queues)):
                 blocked = f"(:q{index} IN ({BLOCKED_QUEUES}){f' OR {IS_PAUSED}' if len(queues) == 1 else ''})"
-                where, limit = self.q.one_time(blocked)
-                heads.append(f"SELECT seq, priority, run_at FROM jobs {self.q.queue_index} WHERE queue = :q{index}"
-                             f" AND {due} {where} {order} {limit} {lock}")
+                heads.append(self._window(self.q.queue_index, f"queue = :q{index} AND", blocked, queue_open=False,
+                                          head=len(queues) > 1))
             if len(heads) == 1:
-                pick = f"SELECT seq FROM ({heads[0]}) AS head"
+                pick = heads[0]
             else:
+                # The heads of several queues (one row each) compared: the only sort, never of waiting jobs.
                 pick = " UNION ALL ".join(f"SELECT * FROM ({head}) AS head{index}" for index, head in enumerate(heads))
-                pick = f"SELECT seq FROM ({pick}) AS heads WHERE NOT {IS_PAUSED} {order} LIMIT 1"
+                pick = f"SELECT seq FROM ({pick}) AS heads WHERE NOT {IS_PAUSED} ORDER BY priority DESC, run_at, seq" \
+                       " LIMIT 1"
         return (
             "UPDATE jobs SET state = 'processing', worker_id = :worker, lease_token = :token,"
             " lease_expires_at = :expires, updated_at = :now, run_count = run_count + 1"
             f" WHERE seq = ({pick}) RETURNING seq, run_count, lease_token, {JOB_COLUMNS}"
         )
+
+    def _window(self, index, queue_term, one_time, queue_open, head):
+        """A scan of at most WINDOW due jobs (of one queue when `queue_term` says so) picking the first that may
+        run; `head`: also return its priority and run_at (for comparing heads)."""
+        due = f"{queue_term} state IN ({WAITING}) AND run_at <= :now AND {NOT_WAITING}"
+        order = "ORDER BY priority DESC, run_at, seq"
+        columns = "seq, priority, run_at" if head else "seq"
+        if self.q.flow_dialect == "sqlite":
+            # A co-routine over the index yields candidates in its order; the outer filter stops at the first that
+            # may run (no sort). The one-time test is in the LIMIT, which SQLite checks before scanning.
+            checks = KEY_FREE.format(table="candidates") + (
+                f" AND {QUEUE_OPEN.format(table='candidates')}" if queue_open else "")
+            return (f"SELECT {columns} FROM (SELECT seq, priority, run_at, queue, concurrency_key, concurrency_limit"
+                    f" FROM jobs {index} WHERE {due} {order}"
+                    f" LIMIT CASE WHEN {one_time} THEN 0 ELSE {WINDOW} END) AS candidates WHERE {checks} LIMIT 1")
+        # PostgreSQL: the window's seqs, then the first of them that may run, locked (SKIP LOCKED: another claimer's
+        # rows are passed over; a row claimed meanwhile fails the state test on its new version).
+        # The window is the outer side of a nested loop into the primary key, which keeps its order.
+        checks = KEY_FREE.format(table="job") + (f" AND {QUEUE_OPEN.format(table='job')}" if queue_open else "")
+        picked = ", ".join(f"job.{column}" for column in columns.split(", "))
+        return (f"SELECT {picked} FROM (SELECT seq, priority, run_at FROM jobs WHERE {due} {order} LIMIT {WINDOW})"
+                f" AS candidates JOIN jobs AS job ON job.seq = candidates.seq WHERE job.state IN ({WAITING})"
+                f" AND {checks} AND NOT {one_time}"
+                " ORDER BY candidates.priority DESC, candidates.run_at, candidates.seq LIMIT 1"
+                " FOR UPDATE OF job SKIP LOCKED")
+
+    def _open_queues(self, connection, now):
+        """The queues a claim for every queue may still find work in once its window found nothing: those with
+        waiting jobs, minus the blocked ones (None when there are none)."""
+        waiting = {queue for queue, state, count in connection.execute(self.q.queue_counts, {}).fetchall()
+                   if state in ("pending", "failed") and count}
+        blocked = {row[0] for row in connection.execute(self.q.blocked_queues, {"now": now}).fetchall()}
+        return sorted(waiting - blocked)[:MAX_HEADS] or None
 
     # ---- queue settings --------------------------------------------------------------------------------------
 

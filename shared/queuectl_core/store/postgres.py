@@ -42,11 +42,10 @@ SQL = SimpleNamespace(
     queue_row_locked=to_pyformat(PORTABLE["queue_row"]) + " FOR UPDATE",
     tag_match="strpos(tags, :tag_json) > 0",  # portable style: search_jobs passes it through dialect
     # The flow claim's dialect (flow.py): SKIP LOCKED as in CLAIM; a condition on no column of the scanned rows is a
-    # one-time filter, tested before any row.
-    claim_lock="FOR UPDATE SKIP LOCKED",
+    # one-time filter, tested before any row; no index hints.
+    flow_dialect="postgres",
     ready_index="",
     queue_index="",
-    one_time=lambda condition: (f"AND NOT {condition}", "LIMIT 1"),
     # FOR SHARE: a dependency cannot finish between this read and the commit of its new dependent's edge.
     dependency="SELECT seq, state FROM jobs WHERE id = %(id)s FOR SHARE",
     wake=f"SELECT pg_notify('{CHANNEL}', '')",  # delivered at commit, to every LISTENing worker

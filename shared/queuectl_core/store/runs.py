@@ -63,7 +63,7 @@ class RunsMixin:
             # PostgreSQL under flow control: the finish gives back slots (row locks on queues and key_slots rows)
             # that another worker's claim may hold the other way round; two transactions never wait on each other.
             transition = self.finish_run(claim, outcome, output, now, output_offset)
-            return transition, self.claim_next(worker_id, lease_seconds, now, queues)
+            return transition, self.claim_next(worker_id, lease_seconds, None, queues)  # a claim begun after that
         with self._transaction() as connection:
             transition = self._finish(connection, claim, outcome, output, now, output_offset)
             return transition, self._claim(connection, worker_id, lease_seconds, now, queues)

@@ -46,10 +46,10 @@ FLOW_ON = (
 BLOCKED_QUEUES = (
     "SELECT name FROM queues WHERE paused_at IS NOT NULL OR running >= max_running OR rate_until > :now"
 )
-QUEUE_OPEN = f"queue NOT IN ({BLOCKED_QUEUES})"
+QUEUE_OPEN = "{table}.queue NOT IN (" + BLOCKED_QUEUES + ")"
 KEY_FREE = (
-    "(concurrency_key IS NULL"
-    " OR coalesce((SELECT running FROM key_slots WHERE key = jobs.concurrency_key), 0) < concurrency_limit)"
+    "({table}.concurrency_key IS NULL OR coalesce((SELECT running FROM key_slots"
+    " WHERE key = {table}.concurrency_key), 0) < {table}.concurrency_limit)"
 )
 
 # A run succeeded when the shell exited 0 and nothing (timeout, lost worker, stop) is recorded against it.
@@ -77,6 +77,7 @@ PORTABLE = {
         f" AND state IN ({_listed(UNFINISHED_STATES)})"
     ),
     # ---- queues: settings, slots, rates (see FlowMixin) ----
+    "blocked_queues": BLOCKED_QUEUES,
     "queue_row": (
         "SELECT name, max_running, rate_count, rate_period_ms, paused_at, running, rate_until FROM queues"
         " WHERE name = :queue"

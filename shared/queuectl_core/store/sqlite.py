@@ -47,10 +47,9 @@ SQL = SimpleNamespace(
     tag_match="instr(tags, :tag_json) > 0",
     # The flow claim's dialect (flow.py): the index each scan must use, no row locks (the write lock is the
     # database's), and a condition tested once per statement put in the LIMIT, which SQLite checks before scanning.
-    claim_lock="",
+    flow_dialect="sqlite",
     ready_index="INDEXED BY jobs_ready",
     queue_index="INDEXED BY jobs_queue_ready",
-    one_time=lambda condition: ("", f"LIMIT CASE WHEN {condition} THEN 0 ELSE 1 END"),
     # A dependency's state, read under the write lock that BEGIN IMMEDIATE holds already.
     dependency="SELECT seq, state FROM jobs WHERE id = :id",
     wake=None,  # writers need not say anything: inotify sees the database's files change
