@@ -1,15 +1,11 @@
 """Issue 14's figures. Claim + complete with 1M jobs spread over 100 named queues, a limit on half of them and a
 concurrency key on a tenth of the jobs (some queues and keys held full, so the claim passes over blocked jobs),
 against the plain 1k-job figure of the same rounds; and plain no-op throughput (no queue given) of this code
-against the code before flow control (a `git archive` of QUEUECTL_BENCH_BASE, default `git merge-base HEAD main`),
-alternating in one run."""
+against the code before flow control, and bulk enqueue and the plain claim likewise (see ab.py), alternating in one
+run."""
 
-import json
 import os
 import sqlite3
-import statistics
-import subprocess
-import sys
 import time
 
 from common import scratch_dir
@@ -66,45 +62,6 @@ def blocked(path):
     return {"full_queues": queues, "busy_keys": keys}
 
 
-def base_tree():
-    """The code before flow control, unpacked once under the run's scratch directory; its PYTHONPATH."""
-    revision = os.environ.get("QUEUECTL_BENCH_BASE") or subprocess.run(
-        ["git", "merge-base", "HEAD", "main"], capture_output=True, text=True, cwd=HERE, check=True).stdout.strip()
-    directory = scratch_dir("base-code")
-    archive = subprocess.run(["git", "archive", revision, "shared", "services"], capture_output=True,
-                             cwd=os.path.dirname(HERE), check=True).stdout
-    subprocess.run(["tar", "-x", "-C", directory], input=archive, check=True)
-    paths = [os.path.join(directory, "shared")] + [os.path.join(directory, "services", name)
-                                                    for name in ("cli", "worker", "api")]
-    return revision, os.pathsep.join(paths)
-
-
-def _throughput_once(pythonpath, jobs):
-    """systems.throughput('queuectl', 2, jobs) in a child process whose queuectl (and workers) come from
-    `pythonpath` (None: this checkout)."""
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
-    code = (f"import sys, json; sys.path.insert(0, {HERE!r}); import systems;"
-            f" print(json.dumps(systems.throughput('queuectl', 2, {jobs})))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600,
-                          check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])["jobs_per_second"]
-
-
-def ab_throughput(quick):
-    """{'base', 'ours': median jobs/s, 'rounds'} for plain no-op jobs on 2 workers, A B B A per round."""
-    revision, pythonpath = base_tree()
-    jobs = 500 if quick else 2000
-    rounds = {"base": [], "ours": []}
-    for _ in range(1 if quick else 3):
-        for side in ("base", "ours", "ours", "base"):
-            rounds[side].append(_throughput_once(pythonpath if side == "base" else None, jobs))
-    return {"base": statistics.median(rounds["base"]), "ours": statistics.median(rounds["ours"]), "rounds": rounds,
-            "base_revision": revision, "jobs": jobs}
-
-
 def run_flow(quick):
     """The rows of the flow section."""
     import shutil
@@ -132,12 +89,19 @@ def run_flow(quick):
              f" vs {small:.0f} µs plain at 1k, same rounds; {HELD + KEYS} jobs held processing:"
              f" {state['full_queues']} queues full, {state['busy_keys']} keys busy",
         plain=measured["plain"], flow=measured["flow"], **state)]
-    ab = ab_throughput(quick)
-    log(f"throughput A/B: {ab}")
-    ratio = ab["ours"] / ab["base"]
-    rows.append(figure(
-        "throughput_ab", "no-op throughput, 2 workers, no queue given: this code vs before flow control",
-        ratio, "×", "≥ 0.95×", ratio >= 0.95, ratio,
-        note=f"{ab['ours']:,.0f}/s vs {ab['base']:,.0f}/s ({ab['base_revision'][:9]}), medians of A B B A rounds of"
-             f" {ab['jobs']} jobs", **ab))
+    import ab
+
+    revision, found = ab.run_all(quick)
+    log(f"A/B against {revision}: {found}")
+    for key, name, unit, higher in (
+            ("throughput", "no-op throughput, 2 workers, no queue given", "/s", True),
+            ("bulk", "bulk enqueue (`queuectl enqueue --file`, plain jobs)", "/s", True),
+            ("claims", "claim + complete at 1k plain jobs (µs)", "µs", False)):
+        pair = found[key]
+        ratio = pair["ours"] / pair["base"] if higher else pair["base"] / pair["ours"]
+        shown = (lambda v: f"{v:,.0f}/s") if unit == "/s" else (lambda v: f"{v:.0f} µs")
+        rows.append(figure(
+            f"{key}_ab", f"{name}: this code vs before flow control", ratio, "×", "≥ 0.95×", ratio >= 0.95, ratio,
+            note=f"{shown(pair['ours'])} vs {shown(pair['base'])} ({revision[:9]}); medians of A B B A rounds"
+                 " (ratio: higher is better for both)", base_revision=revision, **pair))
     return rows

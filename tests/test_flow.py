@@ -263,3 +263,17 @@ def test_a_blocked_queues_backlog_does_not_hide_the_jobs_behind_it(store):
     assert store.claim_next("w", 30) is None
     store.resume(queue="big")
     assert store.claim_next("w", 30).job["queue"] == "big"
+
+
+def test_the_plain_claims_guard_probes_an_index_of_keyed_jobs_only(sqlite_path):
+    """FLOW_ON in the plain claim: without INDEXED BY jobs_keyed, SQLite walked every pending job through
+    jobs_by_state to find none with a key (287 ms per claim at 1M jobs, caught by the bench)."""
+    from queuectl_core.store import open_store
+    from queuectl_core.store.sqlite import CLAIM
+
+    store = open_store(str(sqlite_path))
+    params = {"worker": "w", "token": "t", "expires": 0, "now": 0}
+    for statement in (CLAIM, store.q.flow_on):
+        plan = [row[3] for row in store.connection.execute("EXPLAIN QUERY PLAN " + statement, params)]
+        assert any("jobs_keyed" in step for step in plan) and not any("jobs_by_state" in step for step in plan), plan
+    store.close()

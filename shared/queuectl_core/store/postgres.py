@@ -21,7 +21,7 @@ CLAIM = f"""
         lease_expires_at = %(expires)s, updated_at = %(now)s, run_count = run_count + 1
     WHERE seq = (
         SELECT seq FROM jobs WHERE state IN ({WAITING}) AND run_at <= %(now)s AND {NOT_WAITING}
-            AND NOT {IS_PAUSED} AND NOT {FLOW_ON}  -- uncorrelated: one-time filters, checked before any row
+            AND NOT {IS_PAUSED} AND NOT {FLOW_ON.format(keyed="")}  -- uncorrelated: one-time filters
         ORDER BY priority DESC, run_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
     RETURNING seq, run_count, lease_token, {JOB_COLUMNS}
 """
@@ -37,6 +37,7 @@ SQL = SimpleNamespace(
     add_queue_counts=None,  # the counting upserts add rows as needed
     queue_counts="SELECT queue, state, sum(n)::bigint FROM job_counts GROUP BY queue, state",
     # Waits for every transaction that writes jobs (claims among them) and keeps new ones out until commit.
+    flow_on=f"SELECT {FLOW_ON.format(keyed='')}",
     lock_queues="LOCK TABLE jobs IN SHARE MODE",
     # The queue's row, locked: concurrent claims of its last slot wait here, and then read the latest version.
     queue_row_locked=to_pyformat(PORTABLE["queue_row"]) + " FOR UPDATE",
