@@ -86,7 +86,8 @@ def seed_pending(url, count, now_ms, command="true"):
             {"command": command, "at": now_ms - 60_000, "count": count})
         # Counted as the store counts new jobs (in a slot of the per-state counters), so status reads them right.
         connection.execute("INSERT INTO job_counts (state, slot, n) VALUES ('pending', 0, %(count)s)"
-                           " ON CONFLICT (state, slot) DO UPDATE SET n = job_counts.n + excluded.n", {"count": count})
+                           " ON CONFLICT (queue, state, slot) DO UPDATE SET n = job_counts.n + excluded.n",
+                           {"count": count})
         inserted = time.perf_counter()
         connection.execute("ANALYZE jobs")
         return inserted - begin, time.perf_counter() - inserted

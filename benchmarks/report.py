@@ -27,7 +27,10 @@ def _peer(callable_, *args, **kwargs):
         return {"skipped": f"failed: {error!r}"}
 
 
-ORDER = ("raw_spawn", "throughput", "pickup", "idle_cpu", "claim_flat", "enqueue_python", "enqueue_bulk",
+ORDER = ("raw_spawn", "throughput", "pickup", "idle_cpu", "claim_flat", "claim_flow", "claim_flow_held",
+         "throughput_ab", "bulk_ab",
+         "claims_ab",
+         "enqueue_python", "enqueue_bulk",
          "enqueue_cli", "api_batch", "api_enqueue_one", "status_store", "status_cli", "api_stats", "api_jobs",
          "pg_skipped", "pg_throughput_2", "pg_throughput_4", "pg_throughput_8", "pg_async_throughput_2",
          "pg_pickup", "pg_idle_cpu",

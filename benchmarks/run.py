@@ -29,7 +29,7 @@ from run_workers import run_latency, run_throughput  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 LATEST = os.path.join(RESULTS, "latest.json")
-SECTIONS = ("throughput", "latency", "claims", "enqueue", "reads", "batch", "postgres")
+SECTIONS = ("throughput", "latency", "claims", "enqueue", "reads", "batch", "postgres", "flow")
 
 
 def main(argv=None):
@@ -107,6 +107,10 @@ def _run(args, sections, began):
         rows += run_enqueue(args.quick, sections, pg)[0]
     if "batch" in sections:
         rows += run_batch(args.quick)
+    if "flow" in sections:
+        from flow import run_flow
+
+        rows += run_flow(args.quick)
     rows.sort(key=lambda r: ORDER.index(r["key"]))
     meta["load_average_at_end"] = os.getloadavg()
     meta["seconds"] = time.time() - began

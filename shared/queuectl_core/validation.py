@@ -10,8 +10,11 @@ from .lifecycle import TIMEOUT_CODE
 from .timeutil import parse_iso
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+QUEUE_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")  # a queue's name, and each tag
 KEYS = ("command", "id", "max_retries", "priority", "run_at", "delay", "timeout", "after", "retry_on", "no_retry_on",
+        "queue", "tags", "unique_key", "concurrency_key", "concurrency_limit",
         "env", "cwd", "stdin", "on_success", "on_dead")
+DEFAULT_QUEUE = "default"
 HOOK_KEYS = ("on_success", "on_dead")
 # What a hook or a schedule's job may not hold: the id, the time and (hooks) hooks of its own are queuectl's to set.
 TEMPLATE_FORBIDDEN = ("id", "run_at", "delay")
@@ -23,6 +26,10 @@ PRIORITY_LIMIT = 2**31 - 1
 SECONDS_LIMIT = 10 * 366 * 24 * 3600  # ten years
 COMMAND_LIMIT = 1_000_000  # characters
 AFTER_LIMIT = 100  # dependencies of one job
+TAGS_LIMIT = 20  # tags of one job
+UNIQUE_KEY_LIMIT = 256  # characters
+CONCURRENCY_KEY_LIMIT = 128  # characters
+CONCURRENCY_LIMIT_MAX = 1_000_000
 ENV_LIMIT = 100  # entries of `env`
 ENV_VALUE_LIMIT = 100_000  # characters of one value (Linux takes at most 128 KiB per environment string)
 PATH_LIMIT = 4096  # characters of `cwd` (PATH_MAX)
@@ -32,7 +39,7 @@ STDIN_LIMIT = 1024 * 1024  # bytes of `stdin` (UTF-8)
 # accepts, giving the same result; anything else goes through the full path, which gives the errors.
 _DECODER = json.JSONDecoder()  # json.loads's own settings; its scan_once is the C scanner json.loads uses
 _JSON_WHITESPACE = " \t\n\r"
-_PLAIN_KEYS = frozenset(("command", "id", "max_retries", "priority"))
+_PLAIN_KEYS = frozenset(("command", "id", "max_retries", "priority", "queue"))
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,11 @@ class JobSpec:
     after: tuple = ()  # ids of the jobs that must complete first
     retry_on: tuple | None = None  # exit codes (and "timeout") that are retried; None: every failure
     no_retry_on: tuple | None = None  # exit codes (and "timeout") that are not retried
+    queue: str = DEFAULT_QUEUE
+    tags: tuple = ()
+    unique_key: str | None = None  # while a job with this key is unfinished, another is not added
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None  # set (default 1) exactly when concurrency_key is
     env: tuple = ()  # (name, value) pairs added to the job's environment
     cwd: str | None = None  # the directory the job starts in; None: the worker's job directory
     stdin: str | None = None  # fed to the job's standard input
@@ -137,6 +149,15 @@ def check_job(value, hooks=True):
     after = _after(value)
     retry_on = _exit_codes(value, "retry_on")
     no_retry_on = _exit_codes(value, "no_retry_on")
+    queue = check_queue_name(value["queue"], "queue") if "queue" in value else DEFAULT_QUEUE
+    tags = _tags(value)
+    unique_key = _key_text(value, "unique_key", UNIQUE_KEY_LIMIT)
+    concurrency_key = _key_text(value, "concurrency_key", CONCURRENCY_KEY_LIMIT)
+    concurrency_limit = _integer(value, "concurrency_limit", 1, CONCURRENCY_LIMIT_MAX)
+    if concurrency_limit is not None and concurrency_key is None:
+        raise InvalidInput("concurrency_limit is only allowed with concurrency_key")
+    if concurrency_key is not None and concurrency_limit is None:
+        concurrency_limit = 1
     env = _env(value)
     cwd = _cwd(value)
     stdin = _stdin(value)
@@ -152,6 +173,11 @@ def check_job(value, hooks=True):
         after=after,
         retry_on=retry_on,
         no_retry_on=no_retry_on,
+        queue=queue,
+        tags=tags,
+        unique_key=unique_key,
+        concurrency_key=concurrency_key,
+        concurrency_limit=concurrency_limit,
         env=env,
         cwd=cwd,
         stdin=stdin,
@@ -244,11 +270,51 @@ def _check_plain(value):
     priority = value.get("priority", 0)
     if not (type(priority) is int and -PRIORITY_LIMIT <= priority <= PRIORITY_LIMIT):
         return None
+    queue = value.get("queue", DEFAULT_QUEUE)
+    if queue is not DEFAULT_QUEUE and not (type(queue) is str and QUEUE_PATTERN.fullmatch(queue)):
+        return None
     # JobSpec(command=..., id=..., max_retries=..., priority=...) without the frozen dataclass's __init__, which
     # sets each of the ten fields through object.__setattr__: 0.9 us, as much as all the checks above.
     spec = object.__new__(JobSpec)
-    spec.__dict__.update(_SPEC_DEFAULTS, command=command, id=job_id, max_retries=max_retries, priority=priority)
+    spec.__dict__.update(_SPEC_DEFAULTS, command=command, id=job_id, max_retries=max_retries, priority=priority,
+                         queue=queue)
     return spec
+
+
+def check_queue_name(name, what="queue"):
+    """`name` if it is a valid queue name (1-64 of A-Z a-z 0-9 . _ -); InvalidInput naming `what` otherwise."""
+    if not (isinstance(name, str) and QUEUE_PATTERN.fullmatch(name)):
+        raise InvalidInput(f"{what} must be 1-64 characters of A-Z a-z 0-9 . _ -, got {_show(name)}")
+    return name
+
+
+def check_tag(tag, what="tag"):
+    """`tag` if it is a valid tag (the characters of a queue name); InvalidInput naming `what` otherwise."""
+    if not (isinstance(tag, str) and QUEUE_PATTERN.fullmatch(tag)):
+        raise InvalidInput(f"{what} must be 1-64 characters of A-Z a-z 0-9 . _ -, got {_show(tag)}")
+    return tag
+
+
+def _tags(value):
+    """The job's tags as a tuple, each once, in their order."""
+    if "tags" not in value:
+        return ()
+    tags = value["tags"]
+    if not isinstance(tags, list) or len(tags) > TAGS_LIMIT:
+        raise InvalidInput(f"tags must be a list of at most {TAGS_LIMIT} strings, got {_show(tags)}")
+    for tag in tags:
+        check_tag(tag, "tags")
+    return tuple(dict.fromkeys(tags))
+
+
+def _key_text(value, key, limit):
+    """A key's string (1-`limit` characters of Unicode text, no NUL); None when absent."""
+    if key not in value:
+        return None
+    text = value[key]
+    if not (isinstance(text, str) and 1 <= len(text) <= limit and "\x00" not in text and _is_unicode_text(text)):
+        raise InvalidInput(f"{key} must be a string of 1-{limit} characters (no NUL), got {_show(text)}")
+    return text
 
 
 def _after(value):
@@ -340,3 +406,29 @@ def _show(value):
 def _short(error):
     text = str(error)
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+RATE_PATTERN = re.compile(r"([0-9]{1,9})/([0-9]{0,6})([smh])")
+RATE_UNITS = {"s": 1, "m": 60, "h": 3600}
+RATE_COUNT_MAX = 100_000
+
+
+def parse_rate(text):
+    """`N/PERIOD` (PERIOD: s, m or h, maybe with a count: 10/m, 100/30s) as (N, period seconds); InvalidInput
+    otherwise."""
+    found = RATE_PATTERN.fullmatch(text.strip()) if isinstance(text, str) else None
+    count = int(found.group(1)) if found else 0
+    period = int(found.group(2) or 1) * RATE_UNITS[found.group(3)] if found else 0
+    if not (1 <= count <= RATE_COUNT_MAX and 1 <= period <= 24 * 3600):
+        raise InvalidInput(f"rate must be N/PERIOD with N from 1 to {RATE_COUNT_MAX} and PERIOD s, m or h (e.g. 10/m,"
+                           f" 100/30s; at most a day), or none; got {_show(text)}")
+    return count, period
+
+
+def check_queue_limit(limit):
+    """A queue's limit: an integer >= 1, or None for no limit."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= CONCURRENCY_LIMIT_MAX:
+        raise InvalidInput(f"limit must be an integer from 1 to {CONCURRENCY_LIMIT_MAX}, or none; got {_show(limit)}")
+    return limit

@@ -41,9 +41,18 @@ def cancel(ctx, job_id, as_json):
 
 
 @click.command()
+@click.option("--queue", metavar="QUEUE", help="Pause only this queue.")
 @pass_context
-def pause(ctx):
-    """Stop every worker from claiming jobs; running jobs finish. `queuectl resume` undoes it."""
+def pause(ctx, queue):
+    """Stop every worker from claiming jobs (of QUEUE only, with --queue); running jobs finish. `queuectl resume`
+    undoes it."""
+    if queue is not None:
+        if ctx.store.pause(queue=queue, actor=ctx.actor):
+            click.echo(f"Queue {queue} paused: its running jobs finish and no job of it is claimed until"
+                       f" `queuectl resume --queue {queue}`.")
+        else:
+            click.echo(f"Queue {queue} is paused already (since {ctx.store.paused_since(queue)}).")
+        return
     if ctx.store.pause(actor=ctx.actor):
         click.echo("Paused: workers finish their running jobs and claim nothing until `queuectl resume`.")
     else:
@@ -51,9 +60,16 @@ def pause(ctx):
 
 
 @click.command()
+@click.option("--queue", metavar="QUEUE", help="Resume only this queue (a global pause stays).")
 @pass_context
-def resume(ctx):
-    """Let workers claim jobs again after `queuectl pause`."""
+def resume(ctx, queue):
+    """Let workers claim jobs again after `queuectl pause` (of QUEUE, after `pause --queue QUEUE`)."""
+    if queue is not None:
+        if ctx.store.resume(queue=queue, actor=ctx.actor):
+            click.echo(f"Queue {queue} resumed: workers claim its jobs again.")
+        else:
+            click.echo(f"Queue {queue} was not paused.")
+        return
     if ctx.store.resume(actor=ctx.actor):
         click.echo("Resumed: workers claim jobs again.")
     else:

@@ -24,6 +24,7 @@ COMMANDS = {
     "migrate": ("migrate", "migrate"),
     "pause": ("control", "pause"),
     "purge": ("control", "purge"),
+    "queue": ("queues", "queue"),
     "rerun": ("schedules", "rerun"),
     "resume": ("control", "resume"),
     "schedule": ("schedules", "schedule"),

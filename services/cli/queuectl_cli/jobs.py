@@ -35,7 +35,11 @@ def enqueue(ctx, job, file_name, as_json):
         return
     from queuectl_core.validation import parse_job_json
 
-    record = ctx.store.enqueue(parse_job_json(job))
+    # A unique_key an unfinished job holds adds nothing and is no error: that job's id (record) is printed.
+    record, created = ctx.store.enqueue_or_find(parse_job_json(job))
+    if not created:
+        click.echo(f"{record['id']} holds unique_key {record['unique_key']!r} already ({record['state']}):"
+                   " nothing added", err=True)
     output.print_json(record) if as_json else click.echo(record["id"])
 
 
@@ -59,7 +63,15 @@ def _enqueue_many(ctx, file_name, as_json):
                 ids = ctx.store.enqueue_many(specs, progress=bar.update)
         else:
             ids = ctx.store.enqueue_many(specs)
-    output.print_json(ids) if as_json else click.echo(len(ids))
+    skipped = len(ids.duplicates)
+    if as_json:
+        output.print_json(ids)
+        if skipped:
+            click.echo(f"{len(ids)} added, {skipped} skipped as duplicates (unique_key)", err=True)
+    elif skipped:
+        click.echo(f"{len(ids)} added, {skipped} skipped as duplicates (unique_key)")
+    else:
+        click.echo(len(ids))
 
 
 @click.command()
@@ -79,16 +91,19 @@ def status(ctx, as_json):
 @click.option("--state", type=click.Choice(STATES), help="Only jobs in this state.")
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(0, 10**12), default=0, help="Skip this many (for paging).")
+@click.option("--queue", metavar="QUEUE", help="Only jobs of this queue.")
+@click.option("--tag", metavar="TAG", help="Only jobs with this tag.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of job records.")
 @pass_context
-def list_jobs(ctx, state, limit, offset, as_json):
+def list_jobs(ctx, state, limit, offset, queue, tag, as_json):
     """Jobs, newest first."""
-    jobs = ctx.store.list_jobs(state=state, limit=limit, offset=offset)
+    jobs = ctx.store.list_jobs(state=state, limit=limit, offset=offset, queue=queue, tag=tag)
     if as_json:
         output.print_json(jobs)
         return
     if not jobs:
-        click.echo(f"No {state + ' ' if state else ''}jobs.")
+        where = (f" in queue {queue}" if queue else "") + (f" tagged {tag}" if tag else "")
+        click.echo(f"No {state + ' ' if state else ''}jobs{where}.")
         return
     output.print_jobs(jobs, with_error=state in ("failed", "dead"))
     if len(jobs) == limit:

@@ -42,7 +42,12 @@ def print_job_detail(job):
     for field in fields:
         value = job[field]
         click.echo(f"{field + ':':<13}{'-' if value is None else visible(value)}")
-    for field in ("after", "retry_on", "no_retry_on"):  # shown only when the job sets them
+    for field in ("queue", "unique_key", "concurrency_key"):
+        if job.get(field) is not None and (field != "queue" or job[field] != "default"):
+            click.echo(f"{field + ':':<13}{visible(job[field])}")
+    if job.get("concurrency_key") is not None:
+        click.echo(f"{'limit:':<13}{job['concurrency_limit']} at a time per key")
+    for field in ("tags", "after", "retry_on", "no_retry_on"):  # shown only when the job sets them
         if job.get(field):
             click.echo(f"{field + ':':<13}{visible(', '.join(str(item) for item in job[field]))}")
     for field in ("schedule", "scheduled_for", "parent_id", "cwd"):

@@ -19,11 +19,13 @@ def worker():
               help="Worker processes to run.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Kill a run after this many seconds (a job's own timeout wins).")
-@click.option("--burst", is_flag=True, help="Exit once no job is pending, processing or failed.")
+@click.option("--burst", is_flag=True, help="Exit once no job (of its queues) is pending, processing or failed.")
+@click.option("--queue", "queues", multiple=True, metavar="QUEUE",
+              help="Claim only from this queue (repeat for several; default: every queue).")
 @click.option("--job-dir", metavar="DIR",
               help="The directory jobs start in (default: $QUEUECTL_JOB_DIR, else $HOME); never the database's.")
 @pass_context
-def start(ctx, count, timeout, burst, job_dir):
+def start(ctx, count, timeout, burst, queues, job_dir):
     """Run COUNT workers in the foreground until `worker stop`, SIGTERM or Ctrl-C.
 
     The first signal lets running jobs finish; a second one kills them and hands them back.
@@ -39,6 +41,11 @@ def start(ctx, count, timeout, burst, job_dir):
         args.append("--burst")
     if job_dir is not None:
         args += ["--job-dir", job_dir]
+    if queues:
+        from queuectl_core.validation import check_queue_name
+
+        for queue in queues:
+            args += ["--queue", check_queue_name(queue, "--queue")]  # InvalidInput: exit 2
     if ctx.db:
         os.environ["QUEUECTL_DB"] = ctx.db
     # The worker service is its own program: replace this process with it, without the service's secrets (a job

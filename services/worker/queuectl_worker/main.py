@@ -35,6 +35,16 @@ def _positive_seconds(text):
     return value
 
 
+def _queue_name(text):
+    from queuectl_core.errors import InvalidInput
+    from queuectl_core.validation import check_queue_name
+
+    try:
+        return check_queue_name(text, "--queue")
+    except InvalidInput as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _grace_from_environment():
     text = os.environ.get("QUEUECTL_STOP_GRACE")
     try:
@@ -103,6 +113,8 @@ def parse_args(argv):
     parser.add_argument("--grace", type=_positive_seconds, default=_grace_from_environment(),
                         help="after SIGTERM/SIGINT, seconds a running job may take before it is killed and"
                              " handed back (default: $QUEUECTL_STOP_GRACE, else no limit)")
+    parser.add_argument("--queue", dest="queues", action="append", type=_queue_name, default=None, metavar="QUEUE",
+                        help="claim only from this queue (repeatable; default: every queue)")
     parser.add_argument("--db", default=None, help="SQLite file or postgresql:// URL (default: $QUEUECTL_DB)")
     parser.add_argument("--job-dir", default=None,
                         help="the directory jobs start in (default: $QUEUECTL_JOB_DIR, else $HOME); never the"
@@ -147,6 +159,7 @@ def main(argv=None):
         sys.exit(1)
     supervisor = Supervisor(
         args.count,
-        lambda: Worker(args.db, timeout=args.timeout, burst=args.burst, stop_grace=args.grace, job_dir=job_dir),
+        lambda: Worker(args.db, timeout=args.timeout, burst=args.burst, stop_grace=args.grace, job_dir=job_dir,
+                       queues=args.queues),
     )
     sys.exit(supervisor.run())

@@ -48,9 +48,10 @@ def make_worker_id(host, pid):
 class Worker:
     """Claims and runs jobs until asked to stop (signal or `worker stop`) or, in burst mode, idle."""
 
-    def __init__(self, db_location=None, timeout=None, burst=False, stop_grace=None, job_dir=None):
+    def __init__(self, db_location=None, timeout=None, burst=False, stop_grace=None, job_dir=None, queues=None):
         self.store = open_store(db_location)
         self.job_dir = job_dir  # where jobs start (None: this process's directory)
+        self.queues = list(dict.fromkeys(queues)) if queues else None  # claim only from these (None: every queue)
         self.store.line_up_writers()
         self.default_timeout = timeout
         self.stop_grace = stop_grace  # after a stop signal, seconds a running job may still take
@@ -128,12 +129,12 @@ class Worker:
             self._fire_schedules()  # a slot is due before the next heartbeat: fire it now, not up to 2 s late
         self.watcher.drain()  # before the claim, so no later change goes unnoticed
         self._claimed_at = time.monotonic()
-        claim = self.store.claim_next(self.id, self.lease_seconds)
+        claim = self.store.claim_next(self.id, self.lease_seconds, queues=self.queues)
         if claim is not None:
             while claim is not None:  # each run's result is recorded together with the next claim
                 claim = self._run_claim(claim)
             return POLL_MIN_SECONDS
-        if self.burst and not self.store.has_unfinished_jobs():
+        if self.burst and not self.store.has_unfinished_jobs(self.queues):
             log.info("worker %s: no job left, exiting (burst)", self.id)
             self.stop_requested = True
             return idle_wait
@@ -324,7 +325,7 @@ class Worker:
             try:
                 if take_next:
                     transition, next_claim = self.store.finish_run_and_claim_next(
-                        claim, outcome, output, self.id, self.lease_seconds, now, output_offset)
+                        claim, outcome, output, self.id, self.lease_seconds, now, output_offset, self.queues)
                 else:
                     transition = self.store.finish_run(claim, outcome, output, now, output_offset)
                 break

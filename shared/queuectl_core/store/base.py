@@ -14,6 +14,7 @@ from .control import ControlMixin
 from .dependencies import DependenciesMixin
 from .derived import DerivedMixin
 from .enqueue import EnqueueMixin
+from .flow import FlowMixin
 from .records import _record
 from .registry import RegistryMixin
 from .reports import ReportsMixin
@@ -23,8 +24,8 @@ from .schedules import SchedulesMixin
 _ALL_RUNS = 2**62  # a LIMIT no job's runs reach (both dialects take a number; SQLite has no LIMIT ALL)
 
 
-class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMixin, RegistryMixin, ReportsMixin,
-            AuditMixin, DerivedMixin, SchedulesMixin):
+class Store(EnqueueMixin, DependenciesMixin, RunsMixin, FlowMixin, ControlMixin, CleanupMixin, RegistryMixin,
+            ReportsMixin, AuditMixin, DerivedMixin, SchedulesMixin):
     """A queue in a database shared by every process (CLI, workers, API) that names it."""
 
     # What a database failure raises, whatever the backend: callers that must survive one, like the worker loop,
@@ -126,11 +127,13 @@ class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMix
                 record["history_total"] = self._read(self.q.history_total, {"seq": seq}).fetchone()[0]
         return record
 
-    def list_jobs(self, state=None, limit=50, offset=0):
-        """Job records, newest first, optionally of one state."""
-        statement = self.q.list_jobs_in_state if state else self.q.list_jobs
-        cursor = self._read(statement, {"state": state, "limit": limit, "offset": offset})
-        return [_record(cursor, row) for row in cursor.fetchall()]
+    def list_jobs(self, state=None, limit=50, offset=0, queue=None, tag=None):
+        """Job records, newest first, optionally of one state, one queue, with one tag."""
+        if queue is None and tag is None:
+            statement = self.q.list_jobs_in_state if state else self.q.list_jobs
+            cursor = self._read(statement, {"state": state, "limit": limit, "offset": offset})
+            return [_record(cursor, row) for row in cursor.fetchall()]
+        return self.search_jobs(state=state, limit=limit, offset=offset, queue=queue, tag=tag)[0]
 
     def states_of(self, job_ids):
         """{id: state} of the given jobs; JobNotFound for the first unknown id."""
@@ -145,10 +148,6 @@ class Store(EnqueueMixin, DependenciesMixin, RunsMixin, ControlMixin, CleanupMix
     def has_waiting_jobs(self):
         """True while any job is pending or failed (due now or later): one may come due without a notification."""
         return self._read(self.q.any_waiting).fetchone() is not None
-
-    def has_unfinished_jobs(self):
-        """True while any job is pending, processing or failed (waiting for a retry)."""
-        return self._read(self.q.any_unfinished).fetchone() is not None
 
     def counts(self):
         """The number of jobs in each state (every state present, zeros included)."""

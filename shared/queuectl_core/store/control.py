@@ -38,9 +38,12 @@ class ControlMixin:
             raise JobNotFound(job_id)
         raise WrongState(f"job '{job_id}' is {found[0]}: only pending, failed or processing jobs can be cancelled")
 
-    def pause(self, now=None, actor=None):
-        """Stop every worker from claiming (running jobs finish); True if the queue was running before."""
+    def pause(self, queue=None, now=None, actor=None):
+        """Stop every worker from claiming (running jobs finish), or from claiming jobs of `queue` only; True if it
+        was running before."""
         now = now_ms() if now is None else now
+        if queue is not None:
+            return self._pause_queue(queue, now, actor)
         with self._transaction() as connection:
             was_paused = connection.execute(self.q.paused, {}).fetchone() is not None
             if not was_paused:
@@ -48,17 +51,22 @@ class ControlMixin:
             self._audit(connection, actor, "pause", "queue", {"changed": not was_paused}, now)
         return not was_paused
 
-    def resume(self, now=None, actor=None):
-        """Let workers claim again; True if the queue was paused."""
+    def resume(self, queue=None, now=None, actor=None):
+        """Let workers claim again (from `queue` only, when given: the global pause stays); True if it was
+        paused."""
         now = now_ms() if now is None else now
+        if queue is not None:
+            return self._resume_queue(queue, now, actor)
         with self._transaction() as connection:
             resumed = connection.execute(self.q.resume, {}).rowcount > 0
             self._wake(connection)
             self._audit(connection, actor, "resume", "queue", {"changed": resumed}, now)
         return resumed
 
-    def paused_since(self):
-        """When the queue was paused (ISO time), or None while it runs."""
+    def paused_since(self, queue=None):
+        """When the queue (or `queue`) was paused (ISO time), or None while it runs."""
+        if queue is not None:
+            return self.queue_info(queue)["paused_since"]
         row = self._read(self.q.paused).fetchone()
         return None if row is None else to_iso(json.loads(row[0]))
 
@@ -74,8 +82,12 @@ class ControlMixin:
                                      " first (or every dead job with `dlq retry --all`)")
                 raise WrongState(f"job '{job_id}' waits for '{dependency}', which was cancelled and can never"
                                  " complete: enqueue the job again without that dependency")
-            cursor = connection.execute(self.q.retry_dead, {"now": now, "id": job_id})
-            row = cursor.fetchone()
+            try:
+                cursor = connection.execute(self.q.retry_dead, {"now": now, "id": job_id})
+                row = cursor.fetchone()
+            except self._integrity_error:  # jobs_unique: another unfinished job holds its unique_key
+                raise WrongState(f"job '{job_id}' has a unique_key that an unfinished job holds: it can be retried"
+                                 " once that job has finished") from None
             if row is not None:
                 self._wake(connection)
                 self._audit(connection, actor, "retry", job_id, {}, now)
@@ -91,6 +103,9 @@ class ControlMixin:
         with self._transaction() as connection:
             self._wake(connection)
             retried = connection.execute(self.q.retry_all_dead, {"now": now}).rowcount
+            # Jobs with a unique_key one by one, newest first: one whose key an unfinished job holds stays dead.
+            for (seq,) in connection.execute(self.q.dead_with_unique_key, {}).fetchall():
+                retried += connection.execute(self.q.retry_dead_unique, {"now": now, "seq": seq}).rowcount
             # Jobs waiting for a cancelled one can never run: dead again, naming it (and their dependents).
             while doomed := connection.execute(self.q.doomed_dependents, {}).fetchall():
                 seq, job_id, dependency, state = doomed[0]

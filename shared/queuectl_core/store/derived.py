@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from ..lifecycle import hook_environment, hook_for
 from ..validation import KEYS, check_job
-from .records import _new_record
+from .records import _new_record, _record
 
 # The keys of a record that `rerun` does not copy: queuectl sets them for each job.
 _NOT_COPIED = ("id", "run_at", "delay")
@@ -26,8 +26,15 @@ class DerivedMixin:
         return its record. A dependency (`after`) that no longer exists makes the job dead at once, naming it:
         raising here would fail the parent's end, or a schedule's firing, over and over."""
         row = self._job_row(spec, now, self._default_max_retries(connection))
-        connection.execute(self.q.insert_job, row)
-        self._count_new_jobs(connection, 1)
+        while spec.unique_key is not None and not connection.execute(self.q.insert_unique_job, row).rowcount:
+            # An unfinished job holds its unique_key (a nightly run still going): that job stands for this one.
+            cursor = connection.execute(self.q.holder_of_key, {"unique_key": spec.unique_key})
+            holder = cursor.fetchone()
+            if holder is not None:  # else (PostgreSQL) it finished since: try again
+                return _record(cursor, holder)
+        if spec.unique_key is None:
+            connection.execute(self.q.insert_job, row)
+        self._count_new_jobs(connection, {spec.queue: 1})
         record = _new_record(row)
         if spec.after:
             present = [dependency for dependency in spec.after

@@ -16,6 +16,7 @@ from .enqueue import BULK_COLUMNS
 from .postgres_schema import CHANNEL, migrate
 from .sql import (
     DUE_SCHEDULES,
+    FLOW_ON,
     IS_PAUSED,
     JOB_COLUMNS,
     NOT_WAITING,
@@ -31,7 +32,7 @@ CLAIM = f"""
         lease_expires_at = %(expires)s, updated_at = %(now)s, run_count = run_count + 1
     WHERE seq = (
         SELECT seq FROM jobs WHERE state IN ({WAITING}) AND run_at <= %(now)s AND {NOT_WAITING}
-            AND NOT {IS_PAUSED}  -- uncorrelated: a one-time filter, checked before any row
+            AND NOT {IS_PAUSED} AND NOT {FLOW_ON.format(keyed="")}  -- uncorrelated: one-time filters
         ORDER BY priority DESC, run_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
     RETURNING seq, run_count, lease_token, {JOB_COLUMNS}
 """
@@ -53,8 +54,22 @@ SQL = SimpleNamespace(
                     " FOR UPDATE SKIP LOCKED)"),
     # Kept by triggers and by count_new_jobs in the enqueue transactions (migration 4), one row per state and slot.
     counts="SELECT state, sum(n)::bigint FROM job_counts GROUP BY state",
-    count_new_jobs=("INSERT INTO job_counts (state, slot, n) VALUES ('pending', queuectl_count_slot(), %(n)s)"
-                    " ON CONFLICT (state, slot) DO UPDATE SET n = job_counts.n + excluded.n"),
+    count_new_jobs=("INSERT INTO job_counts (queue, state, slot, n)"
+                    " VALUES (%(queue)s, 'pending', queuectl_count_slot(), %(n)s)"
+                    " ON CONFLICT (queue, state, slot) DO UPDATE SET n = job_counts.n + excluded.n"),
+    add_queue_counts=None,  # the counting upserts add rows as needed
+    queue_counts="SELECT queue, state, sum(n)::bigint FROM job_counts GROUP BY queue, state",
+    # Waits for every transaction that writes jobs (claims among them) and keeps new ones out until commit.
+    flow_on=f"SELECT {FLOW_ON.format(keyed='')}",
+    lock_queues="LOCK TABLE jobs IN SHARE MODE",
+    # The queue's row, locked: concurrent claims of its last slot wait here, and then read the latest version.
+    queue_row_locked=to_pyformat(PORTABLE["queue_row"]) + " FOR UPDATE",
+    tag_match="strpos(tags, :tag_json) > 0",  # portable style: search_jobs passes it through dialect
+    # The flow claim's dialect (flow.py): SKIP LOCKED as in CLAIM; a condition on no column of the scanned rows is a
+    # one-time filter, tested before any row; no index hints.
+    flow_dialect="postgres",
+    ready_index="",
+    queue_index="",
     # FOR SHARE: a dependency cannot finish between this read and the commit of its new dependent's edge.
     dependency="SELECT seq, state FROM jobs WHERE id = %(id)s FOR SHARE",
     wake=f"SELECT pg_notify('{CHANNEL}', '')",  # delivered at commit, to every LISTENing worker
@@ -124,6 +139,7 @@ class PostgresStore(Store):
     """A queue in a PostgreSQL database: workers on many hosts share it safely."""
 
     q = SQL
+    _split_flow_claims = True
     _driver_error = psycopg.Error
     _integrity_error = psycopg.IntegrityError
     # A value PostgreSQL cannot hold (a NUL byte in text: psycopg refuses it before sending) or a string too odd
@@ -204,7 +220,8 @@ class PostgresStore(Store):
         # writer of jobs to commit and keeps them out until this commits, so none of their counts is lost.
         connection.execute("LOCK TABLE jobs IN SHARE MODE")
         connection.execute("DELETE FROM job_counts")
-        connection.execute("INSERT INTO job_counts (state, slot, n) SELECT state, 0, count(*) FROM jobs GROUP BY state")
+        connection.execute("INSERT INTO job_counts (queue, state, slot, n) SELECT queue, state, 0, count(*) FROM jobs"
+                           " GROUP BY queue, state")
 
     def _ids_present(self, ids):
         return {row[0] for row in self.connection.execute("SELECT id FROM jobs WHERE id = ANY(%s)", (ids,))}

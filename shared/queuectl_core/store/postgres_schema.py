@@ -184,6 +184,65 @@ MIGRATIONS = (
     );
     CREATE INDEX schedules_due ON schedules (next_run_at) WHERE paused = 0
     """),
+    # 8: as SQLite's 8: named queues, tags, unique jobs, concurrency keys, queue limits and rates. A claim from a
+    # queue with a setting takes a slot by updating its `queues` row (a row lock: concurrent claims of the last
+    # slot wait for each other and see each other's counts), one with a concurrency key by an upsert of its
+    # key_slots row; the slots_free trigger gives them back. job_counts gains the queue (the triggers and the
+    # enqueue paths count per queue and state).
+    ("queues, limits and unique jobs", """
+    ALTER TABLE jobs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE jobs ADD COLUMN tags TEXT;
+    ALTER TABLE jobs ADD COLUMN unique_key TEXT;
+    ALTER TABLE jobs ADD COLUMN concurrency_key TEXT;
+    ALTER TABLE jobs ADD COLUMN concurrency_limit INTEGER;
+    CREATE UNIQUE INDEX jobs_unique ON jobs (unique_key)
+        WHERE unique_key IS NOT NULL AND state IN ('pending', 'processing', 'failed');
+    CREATE INDEX jobs_queue_ready ON jobs (queue, priority DESC, run_at, seq) WHERE state IN ('pending', 'failed');
+    CREATE INDEX jobs_keyed ON jobs (concurrency_key)
+        WHERE concurrency_key IS NOT NULL AND state IN ('pending', 'failed');
+    CREATE TABLE queues (
+        name TEXT PRIMARY KEY,
+        max_running INTEGER,
+        rate_count INTEGER,
+        rate_period_ms BIGINT,
+        paused_at BIGINT,
+        running INTEGER NOT NULL DEFAULT 0,
+        rate_until BIGINT
+    );
+    CREATE TABLE queue_starts (queue TEXT NOT NULL, at BIGINT NOT NULL);
+    CREATE INDEX queue_starts_by_queue ON queue_starts (queue, at);
+    CREATE TABLE key_slots (key TEXT PRIMARY KEY, running INTEGER NOT NULL);
+    CREATE FUNCTION queuectl_free_slots() RETURNS trigger LANGUAGE plpgsql AS E'
+        BEGIN
+            UPDATE queues SET running = running - 1 WHERE name = OLD.queue\\073
+            IF OLD.concurrency_key IS NOT NULL THEN
+                UPDATE key_slots SET running = running - 1 WHERE key = OLD.concurrency_key\\073
+                DELETE FROM key_slots WHERE key = OLD.concurrency_key AND running <= 0\\073
+            END IF\\073
+            RETURN NULL\\073
+        END';
+    CREATE TRIGGER slots_free AFTER UPDATE OF state ON jobs FOR EACH ROW
+        WHEN (OLD.state = 'processing' AND NEW.state <> 'processing') EXECUTE FUNCTION queuectl_free_slots();
+    LOCK TABLE jobs IN SHARE MODE;
+    ALTER TABLE job_counts ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE job_counts DROP CONSTRAINT job_counts_pkey;
+    ALTER TABLE job_counts ADD PRIMARY KEY (queue, state, slot);
+    CREATE OR REPLACE FUNCTION queuectl_count_state_change() RETURNS trigger LANGUAGE plpgsql AS E'
+        DECLARE chosen integer := queuectl_count_slot()\\073
+        BEGIN
+            INSERT INTO job_counts (queue, state, slot, n)
+            VALUES (OLD.queue, OLD.state, chosen, -1), (NEW.queue, NEW.state, chosen, 1)
+            ON CONFLICT (queue, state, slot) DO UPDATE SET n = job_counts.n + excluded.n\\073
+            RETURN NULL\\073
+        END';
+    CREATE OR REPLACE FUNCTION queuectl_count_deleted() RETURNS trigger LANGUAGE plpgsql AS E'
+        BEGIN
+            INSERT INTO job_counts (queue, state, slot, n)
+            SELECT queue, state, queuectl_count_slot(), -count(*) FROM deleted GROUP BY queue, state
+            ON CONFLICT (queue, state, slot) DO UPDATE SET n = job_counts.n + excluded.n\\073
+            RETURN NULL\\073
+        END'
+    """),
 )
 
 

@@ -55,9 +55,10 @@ def _new_record(row):
         "timeout": None if row["timeout"] is None else float(row["timeout"]),  # the column is a float
         "created_at": row["now"], "updated_at": row["now"], "last_error": None, "exit_code": None,
         "worker_id": None, "depends_on": row["depends_on"], "retry_on": row["retry_on"],
-        "no_retry_on": row["no_retry_on"], "env": row["env"], "cwd": row["cwd"], "stdin": row["stdin"],
-        "on_success": row["on_success"], "on_dead": row["on_dead"], "schedule": row["schedule"],
-        "scheduled_for": row["scheduled_for"], "parent_id": row["parent_id"],
+        "no_retry_on": row["no_retry_on"], "queue": row["queue"], "tags": row["tags"], "unique_key": row["unique_key"],
+        "concurrency_key": row["concurrency_key"], "concurrency_limit": row["concurrency_limit"], "env": row["env"],
+        "cwd": row["cwd"], "stdin": row["stdin"], "on_success": row["on_success"], "on_dead": row["on_dead"],
+        "schedule": row["schedule"], "scheduled_for": row["scheduled_for"], "parent_id": row["parent_id"],
     })
 
 
@@ -74,6 +75,9 @@ def _to_record(record):
         for field in ("retry_on", "no_retry_on"):
             record[field] = None if record[field] is None else json.loads(record[field])
         record["after"] = json.loads(after) if after else []
+        if "tags" in record:
+            tags = record["tags"]
+            record["tags"] = json.loads(tags) if tags else []
     if "env" in record:  # schedules and hooks: JSON objects
         record["env"] = json.loads(record["env"]) if record["env"] else {}
         for field in ("on_success", "on_dead"):

@@ -1,8 +1,11 @@
 """The store's reads for the dashboard, the API and /metrics (mixed into Store)."""
 
 
+import json
+
 from ..errors import DatabaseUnusable, InvalidInput
 from ..timeutil import now_ms, to_iso
+from ..validation import check_queue_name, check_tag
 from .records import _record
 from .sql import JOB_COLUMNS, RUN_DURATION_BUCKETS
 
@@ -28,10 +31,12 @@ class ReportsMixin:
             raise DatabaseUnusable(f"database {self.location} does not answer: {error}") from None
         return True
 
-    def search_jobs(self, state=None, query=None, sort="created_at", descending=True, limit=50, offset=0):
+    def search_jobs(self, state=None, query=None, sort="created_at", descending=True, limit=50, offset=0,
+                    queue=None, tag=None):
         """One page of job records and the number of matching jobs in all.
 
-        `query` matches a substring of the id or the command (ignoring ASCII case);
+        `query` matches a substring of the id or the command (ignoring ASCII case); `queue` and `tag` keep the
+        jobs of that queue, with that tag (InvalidInput for a malformed one);
         `sort` is a key of JOB_SORTS; the default order is the contract's: newest first."""
         if sort not in self.JOB_SORTS:
             raise InvalidInput(f"sort must be one of {', '.join(self.JOB_SORTS)}, got {sort!r}")
@@ -39,6 +44,13 @@ class ReportsMixin:
         if state:
             clauses.append("state = :state")
             params["state"] = state
+        if queue is not None:
+            clauses.append("queue = :queue")
+            params["queue"] = check_queue_name(queue)
+        if tag is not None:
+            # Tags are stored as a JSON list and hold no quote: '"tag"' occurs in it exactly when the job has it.
+            clauses.append(self.q.tag_match)
+            params["tag_json"] = json.dumps(check_tag(tag))
         if query:
             params["pattern"] = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             like = self.q.like

@@ -9,7 +9,7 @@ import os
 
 from ..lifecycle import HOOKS, decide, lost_outcome
 from ..timeutil import now_ms
-from .records import Claim, Heartbeat, _to_record
+from .records import Heartbeat
 
 
 class RunsMixin:
@@ -17,29 +17,33 @@ class RunsMixin:
     of jobs whose worker was lost."""
 
     _rng = None
+    _split_flow_claims = False  # PostgreSQL: see finish_run_and_claim_next
 
-    def claim_next(self, worker_id, lease_seconds, now=None):
-        """Take the next due job for `worker_id` with a lease; None when nothing is due."""
+    def claim_next(self, worker_id, lease_seconds, now=None, queues=None):
+        """Take the next due job for `worker_id` with a lease (from `queues` only, when given); None when nothing
+        is due."""
         now = now_ms() if now is None else now
         with self._transaction() as connection:
-            return self._claim(connection, worker_id, lease_seconds, now)
+            return self._claim(connection, worker_id, lease_seconds, now, queues)
 
-    def _claim(self, connection, worker_id, lease_seconds, now):
+    def _claim(self, connection, worker_id, lease_seconds, now, queues=None):
         params = {
             "worker": worker_id,
             "token": os.urandom(8).hex(),
             "expires": now + int(lease_seconds * 1000),
             "now": now,
         }
-        cursor = connection.execute(self.q.claim, params)
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        columns = [d[0] for d in cursor.description]
-        seq, attempt, token = row[0], row[1], row[2]
-        connection.execute(self.q.open_run, {"seq": seq, "attempt": attempt, "now": now, "worker": worker_id})
-        job = _to_record(dict(zip(columns[3:], row[3:], strict=False)))
-        return Claim(seq=seq, attempt=attempt, token=token, job=job)
+        if queues is None and not self._flow:
+            # The plain claim: one statement, unchanged by flow control, which it leaves to the flow claim (its
+            # LIMIT is 0 while FLOW_ON); only when it finds nothing does the store look whether that is why.
+            cursor = connection.execute(self.q.claim, params)
+            row = cursor.fetchone()
+            if row is not None:
+                return self._opened(connection, cursor, row, worker_id, now)
+            if not connection.execute(self.q.flow_on, {}).fetchone()[0]:
+                return None
+            self._flow = True
+        return self._flow_claim(connection, params, worker_id, now, queues)
 
     def finish_run(self, claim, outcome, output, now=None, output_offset=0):
         """Record how a claimed run ended (an Outcome) and move its job to the state the rules give; return that
@@ -50,13 +54,19 @@ class RunsMixin:
         with self._transaction() as connection:
             return self._finish(connection, claim, outcome, output, now, output_offset)
 
-    def finish_run_and_claim_next(self, claim, outcome, output, worker_id, lease_seconds, now=None, output_offset=0):
+    def finish_run_and_claim_next(self, claim, outcome, output, worker_id, lease_seconds, now=None, output_offset=0,
+                                  queues=None):
         """finish_run, then claim_next for the same worker, in one transaction: a busy worker commits once per
         job instead of twice. Returns (the Transition or None, the next Claim or None)."""
         now = now_ms() if now is None else now
+        if self._split_flow_claims and (self._flow or queues):
+            # PostgreSQL under flow control: the finish gives back slots (row locks on queues and key_slots rows)
+            # that another worker's claim may hold the other way round; two transactions never wait on each other.
+            transition = self.finish_run(claim, outcome, output, now, output_offset)
+            return transition, self.claim_next(worker_id, lease_seconds, None, queues)  # a claim begun after that
         with self._transaction() as connection:
             transition = self._finish(connection, claim, outcome, output, now, output_offset)
-            return transition, self._claim(connection, worker_id, lease_seconds, now)
+            return transition, self._claim(connection, worker_id, lease_seconds, now, queues)
 
     def _finish(self, connection, claim, outcome, output, now, output_offset):
         # The common case takes one statement: the transition for a job nobody asked to cancel, written only if

@@ -6,7 +6,7 @@ add their own statements where the dialects differ: the schema, the claim, count
 
 import re
 
-from ..lifecycle import ENDED_BADLY, UNFINISHED_STATES, WAITING_STATES
+from ..lifecycle import ENDED_BADLY, STATES, UNFINISHED_STATES, WAITING_STATES
 
 
 def _listed(states):
@@ -15,13 +15,14 @@ def _listed(states):
 
 
 WAITING = _listed(WAITING_STATES)
+STATE_LIST = STATES
 ENDED = _listed(ENDED_BADLY)
 
 JOB_COLUMNS = (
     "id, command, state, attempts, max_retries, priority, run_at, timeout,"
-    " created_at, updated_at, last_error, exit_code, worker_id, depends_on, retry_on, no_retry_on"
-    # schedules and hooks (migration 5)
-    ", env, cwd, stdin, on_success, on_dead, schedule, scheduled_for, parent_id"
+    " created_at, updated_at, last_error, exit_code, worker_id, depends_on, retry_on, no_retry_on,"
+    " queue, tags, unique_key, concurrency_key, concurrency_limit,"
+    " env, cwd, stdin, on_success, on_dead, schedule, scheduled_for, parent_id"
 )
 
 # The settings row whose presence pauses the queue (`queuectl pause`); not a setting of `config`.
@@ -31,6 +32,28 @@ PAUSED = "paused"
 NOT_WAITING = "NOT EXISTS (SELECT 1 FROM job_deps WHERE job_deps.job_seq = jobs.seq)"
 # True while paused; each backend's claim tests it once per statement, never per candidate row.
 IS_PAUSED = f"EXISTS (SELECT 1 FROM settings WHERE name = '{PAUSED}')"
+# True while flow control may hold a job back: a queue has a setting (limit, rate, pause), or a job with a
+# concurrency key waits (jobs_keyed holds only those). The plain claim takes nothing then (both are one probe
+# per statement), and the store claims through the flow claim instead (see FlowMixin).
+# ({keyed}: where the dialect names the index, which SQLite's planner, without statistics, would not pick: it walked
+# every pending job through jobs_by_state instead, 287 ms per claim at 1M jobs.)
+FLOW_ON = (
+    "(EXISTS (SELECT 1 FROM queues) OR EXISTS (SELECT 1 FROM jobs k {keyed} WHERE k.concurrency_key IS NOT NULL"
+    f" AND k.state IN ({WAITING})))"
+)
+# What the flow claim adds to "due", per candidate: its queue is not blocked (the blocked queues are a one-time
+# list: paused, every slot taken, or a full rate window), and its concurrency key has a slot left for its limit
+# (one primary-key probe, for keyed jobs only). Read from the statement's snapshot: the slot is then taken under
+# a row lock (FlowMixin._take_slots), which alone makes the limit exact. A claim for given queues tests
+# BLOCKED_QUEUES once per queue instead (see FlowMixin._flow_sql).
+BLOCKED_QUEUES = (
+    "SELECT name FROM queues WHERE paused_at IS NOT NULL OR running >= max_running OR rate_until > :now"
+)
+QUEUE_OPEN = "{table}.queue NOT IN (" + BLOCKED_QUEUES + ")"
+KEY_FREE = (
+    "({table}.concurrency_key IS NULL OR coalesce((SELECT running FROM key_slots"
+    " WHERE key = {table}.concurrency_key), 0) < {table}.concurrency_limit)"
+)
 
 # A run succeeded when the shell exited 0 and nothing (timeout, lost worker, stop) is recorded against it.
 def run_succeeded(row=""):
@@ -65,12 +88,63 @@ def run_totals_of_finished_runs(leading=""):
 PORTABLE = {
     "insert_job": (
         "INSERT INTO jobs (id, command, state, max_retries, priority, run_at, timeout, created_at, updated_at,"
-        " depends_on, retry_on, no_retry_on"
-        ", env, cwd, stdin, on_success, on_dead, schedule, scheduled_for, parent_id)"
+        " depends_on, retry_on, no_retry_on, queue, tags, unique_key, concurrency_key, concurrency_limit,"
+        " env, cwd, stdin, on_success, on_dead, schedule, scheduled_for, parent_id)"
         " VALUES (:id, :command, 'pending', :max_retries, :priority, :run_at, :timeout, :now, :now,"
-        " :depends_on, :retry_on, :no_retry_on"
-        ", :env, :cwd, :stdin, :on_success, :on_dead, :schedule, :scheduled_for, :parent_id)"
+        " :depends_on, :retry_on, :no_retry_on, :queue, :tags, :unique_key, :concurrency_key, :concurrency_limit,"
+        " :env, :cwd, :stdin, :on_success, :on_dead, :schedule, :scheduled_for, :parent_id)"
     ),
+    # A job with a unique_key: nothing is added while an unfinished job holds the key (jobs_unique says so,
+    # atomically; the caller then reads that job).
+    "insert_unique_job": (
+        "INSERT INTO jobs (id, command, state, max_retries, priority, run_at, timeout, created_at, updated_at,"
+        " depends_on, retry_on, no_retry_on, queue, tags, unique_key, concurrency_key, concurrency_limit)"
+        " VALUES (:id, :command, 'pending', :max_retries, :priority, :run_at, :timeout, :now, :now,"
+        " :depends_on, :retry_on, :no_retry_on, :queue, :tags, :unique_key, :concurrency_key, :concurrency_limit)"
+        " ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('pending', 'processing', 'failed')"
+        " DO NOTHING"
+    ),
+    "holder_of_key": (
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE unique_key = :unique_key"
+        f" AND state IN ({_listed(UNFINISHED_STATES)})"
+    ),
+    # ---- queues: settings, slots, rates (see FlowMixin) ----
+    "blocked_queues": BLOCKED_QUEUES,
+    "queue_row": (
+        "SELECT name, max_running, rate_count, rate_period_ms, paused_at, running, rate_until FROM queues"
+        " WHERE name = :queue"
+    ),
+    "queue_rows": (
+        "SELECT name, max_running, rate_count, rate_period_ms, paused_at, running, rate_until FROM queues"
+        " ORDER BY name"
+    ),
+    "take_queue_slot": "UPDATE queues SET running = running + 1, rate_until = :rate_until WHERE name = :queue",
+    "block_queue_until": "UPDATE queues SET rate_until = :rate_until WHERE name = :queue",
+    "take_key_slot": (
+        "INSERT INTO key_slots (key, running) VALUES (:key, 1)"
+        " ON CONFLICT (key) DO UPDATE SET running = key_slots.running + 1 WHERE key_slots.running < :limit"
+        " RETURNING running"
+    ),
+    "prune_starts": "DELETE FROM queue_starts WHERE queue = :queue AND at <= :since",
+    "window_starts": "SELECT count(*), min(at) FROM queue_starts WHERE queue = :queue AND at > :since",
+    "add_start": "INSERT INTO queue_starts (queue, at) VALUES (:queue, :now)",
+    "running_in_queue": (
+        "SELECT count(*) FROM jobs WHERE state = 'processing' AND queue = :queue"
+    ),
+    "add_queue": (
+        "INSERT INTO queues (name, running) VALUES (:queue, :running) ON CONFLICT (name) DO NOTHING"
+    ),
+    "set_queue_limit": "UPDATE queues SET max_running = :limit WHERE name = :queue",
+    "set_queue_rate": (
+        "UPDATE queues SET rate_count = :count, rate_period_ms = :period, rate_until = NULL WHERE name = :queue"
+    ),
+    "set_queue_paused": "UPDATE queues SET paused_at = :paused_at WHERE name = :queue",
+    "drop_idle_queue": (
+        "DELETE FROM queues WHERE name = :queue AND max_running IS NULL AND rate_count IS NULL AND paused_at IS NULL"
+    ),
+    "drop_starts": "DELETE FROM queue_starts WHERE queue = :queue",
+    "waiting_in_queue": f"SELECT 1 FROM jobs WHERE queue = :queue AND state IN ({WAITING}) LIMIT 1",
+    "processing_in_queue": "SELECT 1 FROM jobs WHERE state = 'processing' AND queue = :queue LIMIT 1",
     "default_max_retries": "SELECT value FROM settings WHERE name = 'max_retries'",
     "open_run": (
         "INSERT INTO runs (job_seq, attempt, started_at, worker_id) VALUES (:seq, :attempt, :now, :worker)"
@@ -136,7 +210,13 @@ PORTABLE = {
     "retry_all_dead": (
         "UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now, worker_id = NULL,"
         " cancel_requested = 0"
-        " WHERE state = 'dead'"
+        " WHERE state = 'dead' AND unique_key IS NULL"
+    ),
+    "dead_with_unique_key": "SELECT seq FROM jobs WHERE state = 'dead' AND unique_key IS NOT NULL ORDER BY seq DESC",
+    "retry_dead_unique": (
+        "UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now, worker_id = NULL,"
+        " cancel_requested = 0 WHERE seq = :seq AND NOT EXISTS (SELECT 1 FROM jobs holder"
+        f" WHERE holder.unique_key = jobs.unique_key AND holder.state IN ({_listed(UNFINISHED_STATES)}))"
     ),
     "state_of": "SELECT state FROM jobs WHERE id = :id",
     "settings": "SELECT name, value FROM settings",
@@ -287,4 +367,4 @@ PORTABLE.update(SCHEDULES)
 
 def to_pyformat(statement):
     """The statement with :name parameters written as %(name)s (psycopg's style)."""
-    return re.sub(r"(?<![:\w]):([a-z_]+)", r"%(\1)s", statement.replace("%", "%%"))
+    return re.sub(r"(?<![:\w]):([a-z_][a-z0-9_]*)", r"%(\1)s", statement.replace("%", "%%"))

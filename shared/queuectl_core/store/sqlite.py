@@ -8,21 +8,33 @@ from ..errors import DatabaseUnusable
 from ..location import database_location
 from . import sqlite_schema as schema
 from .base import Store
-from .enqueue import BULK_COLUMNS
-from .sql import DUE_SCHEDULES, IS_PAUSED, JOB_COLUMNS, NOT_WAITING, PORTABLE, WAITING, oldest_waiting_levels
+from .enqueue import BULK_COLUMNS, BULK_DEFAULTS
+from .sql import (
+    DUE_SCHEDULES,
+    FLOW_ON,
+    IS_PAUSED,
+    JOB_COLUMNS,
+    NOT_WAITING,
+    PORTABLE,
+    STATE_LIST,
+    WAITING,
+    oldest_waiting_levels,
+)
 from .sqlite_line import WritersLine
 
 # The claim is ONE statement under the write lock: no other worker can take the same job,
 # and the jobs_ready index serves both the filter and the order (no temp B-tree). Jobs still waiting
-# for a dependency are skipped; while paused the LIMIT is 0, which SQLite checks before scanning
-# (a WHERE term would be tested on every candidate: 15 ms per claim at 200k waiting jobs).
+# for a dependency are skipped; while paused, or while flow control may hold a job back (FLOW_ON: the store then
+# claims through the flow claim, flow.py), the LIMIT is 0, which SQLite checks before scanning (a WHERE term would
+# be tested on every candidate: 15 ms per claim at 200k waiting jobs).
+FLOW_ON_HERE = FLOW_ON.format(keyed="INDEXED BY jobs_keyed")
 CLAIM = f"""
     UPDATE jobs SET state = 'processing', worker_id = :worker, lease_token = :token,
         lease_expires_at = :expires, updated_at = :now, run_count = run_count + 1
     WHERE seq = (
         SELECT seq FROM jobs INDEXED BY jobs_ready  -- without statistics the planner may pick another
         WHERE state IN ({WAITING}) AND run_at <= :now AND {NOT_WAITING}
-        ORDER BY priority DESC, run_at, seq LIMIT CASE WHEN {IS_PAUSED} THEN 0 ELSE 1 END)
+        ORDER BY priority DESC, run_at, seq LIMIT CASE WHEN {IS_PAUSED} OR {FLOW_ON_HERE} THEN 0 ELSE 1 END)
     RETURNING seq, run_count, lease_token, {JOB_COLUMNS}
 """
 
@@ -36,8 +48,21 @@ SQL = SimpleNamespace(
     claim=CLAIM,
     oldest_waiting_levels=oldest_waiting_levels("INDEXED BY jobs_ready"),
     # Kept by triggers and by count_new_jobs in the enqueue transactions (migration 2).
-    counts="SELECT state, n FROM job_counts",
-    count_new_jobs="UPDATE job_counts SET n = n + :n WHERE state = 'pending'",
+    counts="SELECT state, sum(n) FROM job_counts GROUP BY state",
+    queue_counts="SELECT queue, state, n FROM job_counts",
+    count_new_jobs="UPDATE job_counts SET n = n + :n WHERE queue = :queue AND state = 'pending'",
+    # The counter rows of a queue, before its first job is counted (the triggers update rows, never add them).
+    add_queue_counts=("INSERT OR IGNORE INTO job_counts (queue, state, n) VALUES "
+                      + ", ".join(f"(:queue, '{state}', 0)" for state in STATE_LIST)),
+    flow_on=f"SELECT {FLOW_ON_HERE}",
+    lock_queues=None,  # BEGIN IMMEDIATE holds the only write lock already
+    queue_row_locked=PORTABLE["queue_row"],
+    tag_match="instr(tags, :tag_json) > 0",
+    # The flow claim's dialect (flow.py): the index each scan must use, no row locks (the write lock is the
+    # database's), and a condition tested once per statement put in the LIMIT, which SQLite checks before scanning.
+    flow_dialect="sqlite",
+    ready_index="INDEXED BY jobs_ready",
+    queue_index="INDEXED BY jobs_queue_ready",
     # A dependency's state, read under the write lock that BEGIN IMMEDIATE holds already.
     dependency="SELECT seq, state FROM jobs WHERE id = :id",
     wake=None,  # writers need not say anything: inotify sees the database's files change
@@ -130,8 +155,8 @@ class SqliteStore(Store):
             return False
         # Only the columns some row has a value for are staged (the others stay NULL, their default): binding
         # the four usually-NULL ones took a third of the staging time.
-        kept = [index for index, column in enumerate(BULK_COLUMNS)
-                if column in BULK_REQUIRED or list(map(itemgetter(index), rows)).count(None) < len(rows)]
+        kept = [index for index, column in enumerate(BULK_COLUMNS) if column in BULK_REQUIRED
+                or list(map(itemgetter(index), rows)).count(BULK_DEFAULTS.get(column)) < len(rows)]
         columns = ", ".join(BULK_COLUMNS[index] for index in kept)
         self._insert_staged = (
             f"INSERT INTO jobs (state, created_at, updated_at, {columns})"
@@ -165,11 +190,21 @@ class SqliteStore(Store):
             connection.execute(f"PRAGMA cache_size = {int(cache_size)}")
             self.connection.execute("DELETE FROM temp.queuectl_staged")
 
+    def _unstage_keys(self, connection, keys):
+        for start in range(0, len(keys), 500):
+            chunk = keys[start: start + 500]
+            self.connection.execute(
+                f"DELETE FROM temp.queuectl_staged WHERE unique_key IN ({', '.join('?' * len(chunk))})", chunk)
+
     def _execute_many(self, connection, statement, rows):
         connection.executemany(statement, rows)
 
     def _after_copy(self, connection):
-        connection.execute("UPDATE job_counts SET n = (SELECT count(*) FROM jobs WHERE jobs.state = job_counts.state)")
+        connection.execute("DELETE FROM job_counts")
+        connection.execute("INSERT INTO job_counts (queue, state, n) SELECT queue, state, count(*) FROM jobs"
+                           " GROUP BY queue, state")
+        for (queue,) in connection.execute("SELECT DISTINCT queue FROM job_counts").fetchall() + [("default",)]:
+            connection.execute(self.q.add_queue_counts, {"queue": queue})
 
     def _ids_present(self, ids):
         marks = ",".join("?" * len(ids))

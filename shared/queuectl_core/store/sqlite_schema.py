@@ -175,6 +175,64 @@ MIGRATIONS = (
     );
     CREATE INDEX schedules_due ON schedules (next_run_at) WHERE paused = 0;
     """),
+    # 8: named queues, tags, unique jobs, concurrency keys, queue limits and rates (issue 14).
+    # - jobs_unique: the database refuses a second unfinished job with the same unique_key (jobs without one, or
+    #   finished, are not in the index).
+    # - jobs_queue_ready: the claim of a worker given --queue (the order of jobs_ready within one queue).
+    # - jobs_keyed: whether any job with a concurrency key waits (the plain claim's guard), keyed jobs only.
+    # - queues: one row per queue with a setting (limit, rate, pause), holding its exact number of processing jobs
+    #   (`running`): a claim from such a queue takes a slot there, the slots_free triggers give it back.
+    #   rate_until: while a full rate window keeps the queue blocked. queue_starts: the starts of rate-limited queues
+    #   in their window.
+    # - key_slots: the processing jobs per concurrency key (rows only while some run).
+    # - job_counts per queue and state (the triggers as before, keyed by the job's queue, which never changes).
+    ("queues, limits and unique jobs", """
+    ALTER TABLE jobs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE jobs ADD COLUMN tags TEXT;
+    ALTER TABLE jobs ADD COLUMN unique_key TEXT;
+    ALTER TABLE jobs ADD COLUMN concurrency_key TEXT;
+    ALTER TABLE jobs ADD COLUMN concurrency_limit INTEGER;
+    CREATE UNIQUE INDEX jobs_unique ON jobs (unique_key)
+        WHERE unique_key IS NOT NULL AND state IN ('pending', 'processing', 'failed');
+    CREATE INDEX jobs_queue_ready ON jobs (queue, priority DESC, run_at, seq) WHERE state IN ('pending', 'failed');
+    CREATE INDEX jobs_keyed ON jobs (concurrency_key)
+        WHERE concurrency_key IS NOT NULL AND state IN ('pending', 'failed');
+    CREATE TABLE queues (
+        name TEXT PRIMARY KEY,
+        max_running INTEGER,
+        rate_count INTEGER,
+        rate_period_ms INTEGER,
+        paused_at INTEGER,
+        running INTEGER NOT NULL DEFAULT 0,
+        rate_until INTEGER
+    );
+    CREATE TABLE queue_starts (queue TEXT NOT NULL, at INTEGER NOT NULL);
+    CREATE INDEX queue_starts_by_queue ON queue_starts (queue, at);
+    CREATE TABLE key_slots (key TEXT PRIMARY KEY, running INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TRIGGER queue_slot_free AFTER UPDATE OF state ON jobs
+        WHEN OLD.state = 'processing' AND NEW.state <> 'processing' BEGIN
+        UPDATE queues SET running = running - 1 WHERE name = OLD.queue;
+    END;
+    CREATE TRIGGER key_slot_free AFTER UPDATE OF state ON jobs
+        WHEN OLD.state = 'processing' AND NEW.state <> 'processing' AND OLD.concurrency_key IS NOT NULL BEGIN
+        UPDATE key_slots SET running = running - 1 WHERE key = OLD.concurrency_key;
+        DELETE FROM key_slots WHERE key = OLD.concurrency_key AND running <= 0;
+    END;
+    DROP TRIGGER job_counts_update;
+    DROP TRIGGER job_counts_delete;
+    CREATE TABLE job_counts_by_queue (queue TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (queue, state)) WITHOUT ROWID;
+    INSERT INTO job_counts_by_queue (queue, state, n) SELECT 'default', state, n FROM job_counts;
+    DROP TABLE job_counts;
+    ALTER TABLE job_counts_by_queue RENAME TO job_counts;
+    CREATE TRIGGER job_counts_update AFTER UPDATE OF state ON jobs WHEN OLD.state IS NOT NEW.state BEGIN
+        UPDATE job_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
+        UPDATE job_counts SET n = n + 1 WHERE queue = NEW.queue AND state = NEW.state;
+    END;
+    CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs BEGIN
+        UPDATE job_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
+    END;
+    """),
 )
 # Until both backends were numbered alike, SQLite added the job counts as version 2: a database at 2 or 3 that
 # has them is one version short of the present numbering (the job counts migration can run over them again).

@@ -6,8 +6,9 @@ Used by `queuectl migrate --to postgresql://...` when a queue outgrows one host.
 from ..errors import WrongState
 from .sql import RUN_DURATION_BUCKETS
 
-# In dependency order: job_deps and runs refer to jobs.
-TABLES = ("jobs", "job_deps", "runs", "settings", "audit", "schedules")
+# In dependency order: job_deps and runs refer to jobs. queues: the queues' settings (no job is processing, so
+# their running counts are 0; rate windows start afresh).
+TABLES = ("jobs", "job_deps", "runs", "settings", "audit", "schedules", "queues")
 BATCH = 5_000
 
 
