@@ -37,15 +37,18 @@ def stats():
 
 @blueprint.get("/jobs")
 def list_jobs():
-    """Jobs, newest first by default, filtered by state and search text; X-Total-Count holds the match count."""
-    args = params.query_args(("state", "limit", "offset", "q", "sort", "order"))
+    """Jobs, newest first by default, filtered by state, queue, tag and search text; X-Total-Count holds the match
+    count. A malformed queue or tag: 400."""
+    args = params.query_args(("state", "limit", "offset", "q", "sort", "order", "queue", "tag"))
     state = params.choice_arg(args, "state", STATES)
     limit = params.integer_arg(args, "limit", 50, 1, MAX_LIMIT)
     offset = params.integer_arg(args, "offset", 0, 0, MAX_OFFSET)
     query = params.text_arg(args, "q", MAX_QUERY)
     sort = params.choice_arg(args, "sort", tuple(Store.JOB_SORTS), "created_at")
     order = params.choice_arg(args, "order", ("asc", "desc"), "desc")
-    jobs, total = get_store().search_jobs(state, query, sort, order == "desc", limit, offset)
+    queue = params.text_arg(args, "queue", MAX_QUERY)
+    tag = params.text_arg(args, "tag", MAX_QUERY)
+    jobs, total = get_store().search_jobs(state, query, sort, order == "desc", limit, offset, queue=queue, tag=tag)
     response = jsonify(jobs=jobs)
     response.headers["X-Total-Count"] = str(total)
     return response
@@ -53,14 +56,16 @@ def list_jobs():
 
 @blueprint.post("/jobs")
 def enqueue():
-    """Add one job from a JSON object: 201 and its record; 400 names the bad key; 409 on a duplicate id."""
+    """Add one job from a JSON object: 201 and its record; 400 names the bad key; 409 on a duplicate id; 200 and
+    the existing job's record when an unfinished job holds its unique_key (nothing added)."""
     params.query_args(())
     job = params.json_body()
     try:
         spec = check_job(job)
     except InvalidInput as error:
         return error_response(str(error), 400, fields=fields.job_field_errors(job) or {"job": str(error)})
-    return get_store().enqueue(spec, actor=actor()), 201
+    record, created = get_store().enqueue_or_find(spec, actor=actor())
+    return record, 201 if created else 200
 
 
 @blueprint.post("/jobs/batch")
@@ -78,7 +83,9 @@ def enqueue_batch():
         if index is None:
             raise
         return error_response(str(error), 400 if isinstance(error, InvalidInput) else 409, index=index)
-    return {"ids": ids}, 201
+    # A job whose unique_key an earlier one or an unfinished job holds adds nothing: listed, not an error.
+    skipped = [{"index": line - 1, "unique_key": key, "id": holder} for line, key, holder in ids.duplicates]
+    return {"ids": list(ids), "duplicates": skipped}, 201
 
 
 @blueprint.get("/jobs/<job_id>")

@@ -240,6 +240,8 @@ def _paths():
                     _query("sort", {"type": "string", "enum": list(Store.JOB_SORTS), "default": "created_at"},
                            "sort key"),
                     _query("order", {"type": "string", "enum": ["asc", "desc"], "default": "desc"}, "sort order"),
+                    *(_query(name, {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, f"jobs of this {name}")
+                      for name in ("queue", "tag")),
                 ],
                 "responses": {
                     "200": _json({"type": "object", "required": ["jobs"],
@@ -253,6 +255,7 @@ def _paths():
                 "operationId": "enqueueJob",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("JobInput")}}},
                 "responses": {"201": _json(_ref("Job"), "the new job's record"),
+                              "200": _json(_ref("Job"), "an unfinished job holds its unique_key: that job's record"),
                               **_errors(400, 401, 403, 409, 413, 503)},
             },
         },

@@ -12,6 +12,7 @@ import re
 from queuectl.errors import Error, InvalidJob
 from queuectl.http import Connection, path
 from queuectl_core.batch import MAX_BATCH
+from queuectl_core.store.enqueue import BulkResult
 from queuectl_core.timeutil import to_iso
 
 PAGE = 1000  # the API's largest page of jobs, runs and audit entries
@@ -54,7 +55,11 @@ class RemoteStore:
     # ---- jobs ----
 
     def enqueue(self, spec, actor=None):
-        return self._post("/jobs", job_object(spec))[1]
+        return self.enqueue_or_find(spec)[0]
+
+    def enqueue_or_find(self, spec, actor=None):
+        status, record = self._post("/jobs", job_object(spec))
+        return record, status == 201  # 200: an unfinished job holds its unique_key
 
     def enqueue_many(self, numbered_specs, progress=None):
         if len(numbered_specs) > MAX_BATCH:
@@ -62,14 +67,15 @@ class RemoteStore:
                              f" {len(numbered_specs)}: split the file")
         lines = [line for line, _ in numbered_specs]
         try:
-            ids = self._post("/jobs/batch", [job_object(spec) for _, spec in numbered_specs])[1]["ids"]
+            answer = self._post("/jobs/batch", [job_object(spec) for _, spec in numbered_specs])[1]
         except Error as error:
             if error.body.get("index") is None:
                 raise
             raise type(error)(_in_lines(str(error), lines), error.status, error.body) from None
         if progress is not None:
-            progress(len(ids))
-        return ids
+            progress(len(answer["ids"]))
+        duplicates = [(lines[skip["index"]], skip["unique_key"], skip["id"]) for skip in answer.get("duplicates", ())]
+        return BulkResult(answer["ids"], duplicates)
 
     def get_job(self, job_id, history=False, history_limit=None, history_offset=0):
         if not history:
@@ -91,11 +97,12 @@ class RemoteStore:
         size = PAGE if limit is None else min(PAGE, limit)
         return self.http.get(path("jobs", job_id), {"history_limit": size, "history_offset": offset or None})
 
-    def list_jobs(self, state=None, limit=50, offset=0):
+    def list_jobs(self, state=None, limit=50, offset=0, queue=None, tag=None):
         jobs = []
         while len(jobs) < limit:
             size = min(PAGE, limit - len(jobs))
-            page = self.http.get("/jobs", {"state": state, "limit": size, "offset": offset + len(jobs)})["jobs"]
+            page = self.http.get("/jobs", {"state": state, "limit": size, "offset": offset + len(jobs),
+                                           "queue": queue, "tag": tag})["jobs"]
             jobs += page
             if len(page) < size:
                 break
