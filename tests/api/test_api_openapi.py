@@ -43,7 +43,7 @@ def test_every_operation_documents_429_and_every_change_403():
 # A body over the size limit is refused with 413, which schemathesis does not expect by default.
 CONFIG = SchemathesisConfig.from_dict(
     {"checks": {"negative_data_rejection": {"expected-statuses": [400, 401, 403, 404, 405, 409, 413, 422]}}})
-INTEGER_KEYS = {"max_retries", "priority"}
+INTEGER_KEYS = {"max_retries", "priority", "limit"}
 INTEGER_LIST_KEYS = {"retry_on", "no_retry_on"}  # lists of exit codes
 
 

@@ -13,7 +13,7 @@ def create_app(test_config=None):
     Reads QUEUECTL_DB, QUEUECTL_API_TOKEN and the optional settings of config.load_config; `test_config` overrides
     them (and any Flask setting). Raises MissingToken when no token is configured, UnsafeConfiguration when a token
     is too short or the viewer token equals the operator's."""
-    from . import api, audit, control, dashboard, errors, health, schedules, security, storage, throttle
+    from . import api, audit, control, dashboard, errors, health, queues, schedules, security, storage, throttle
 
     app = Flask(__name__)
     app.config.from_mapping(load_config(test_config))
@@ -26,6 +26,7 @@ def create_app(test_config=None):
     app.register_blueprint(control.blueprint)
     app.register_blueprint(audit.blueprint)
     app.register_blueprint(schedules.blueprint)
+    app.register_blueprint(queues.blueprint)
     app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(health.blueprint)
     return app

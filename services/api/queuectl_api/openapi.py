@@ -425,7 +425,7 @@ def _with_throttle(paths):
 
 def document():
     """The OpenAPI document as a dict."""
-    from . import openapi_schedules  # it builds on this module's helpers
+    from . import openapi_queues, openapi_schedules  # they build on this module's helpers
     return {
         "openapi": "3.1.0",
         "info": {
@@ -439,11 +439,11 @@ def document():
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
-        "paths": _with_throttle({**_paths(), **openapi_schedules.paths()}),
+        "paths": _with_throttle({**_paths(), **openapi_schedules.paths(), **openapi_queues.paths()}),
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
                                                "description": "the value of QUEUECTL_API_TOKEN, or of the"
                                                               " read-only QUEUECTL_API_READ_TOKEN"}},
-            "schemas": openapi_schedules.add_to_schemas(_schemas()),
+            "schemas": openapi_queues.add_to_schemas(openapi_schedules.add_to_schemas(_schemas())),
         },
     }
