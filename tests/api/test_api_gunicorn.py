@@ -84,7 +84,7 @@ def test_every_gunicorn_worker_reports_the_same_metrics(server, db_path):
     for _ in range(6):
         status, _, raw = http_call("GET", f"{server}/metrics")
         assert status == 200
-        assert 'queuectl_jobs{state="pending"} 3.0' in raw.decode()
+        assert 'queuectl_jobs{queue="default",state="pending"} 3.0' in raw.decode()
 
 
 def test_gunicorn_stops_gracefully_on_sigterm(processes, db_path):

@@ -25,9 +25,9 @@ def test_metrics_export_jobs_by_state_without_a_token(client, db_path):
     add_job(store, id="p1")
     add_job(store, id="p2", delay=3600)
     samples = scrape(client)
-    assert samples[("queuectl_jobs", (("state", "pending"),))] == 2
-    assert samples[("queuectl_jobs", (("state", "dead"),))] == 1
-    assert samples[("queuectl_jobs", (("state", "completed"),))] == 0
+    assert samples[("queuectl_jobs", (("queue", "default"), ("state", "pending")))] == 2
+    assert samples[("queuectl_jobs", (("queue", "default"), ("state", "dead")))] == 1
+    assert samples[("queuectl_jobs", (("queue", "default"), ("state", "completed")))] == 0
     assert samples[("queuectl_runs_finished_total", (("outcome", "failed"),))] == 1
     assert samples[("queuectl_runs_finished_total", (("outcome", "succeeded"),))] == 0
     assert samples[("queuectl_workers", ())] == 0
@@ -61,4 +61,27 @@ def test_oldest_waiting_age_counts_from_when_the_job_became_due(client, db_path)
     store = SqliteStore(str(db_path))
     store.enqueue(check_job({"command": "true", "id": "old"}), now=now_ms() - 120_000)
     assert scrape(client)[("queuectl_oldest_waiting_job_age_seconds", ())] >= 120
+    store.close()
+
+
+def test_metrics_count_jobs_per_queue_and_state_and_the_sums_are_the_totals(client, db_path):
+    store = SqliteStore(str(db_path))
+    assert scrape(client)[("queuectl_jobs", (("queue", "default"), ("state", "pending")))] == 0  # before any job
+    make_dead(store, "d")
+    for queue, count in (("deploy", 2), ("encode", 3), (None, 1)):
+        for _ in range(count):
+            store.enqueue(check_job({"command": "true"} if queue is None else {"command": "true", "queue": queue}))
+    store.set_queue_limit("idle", 2)  # a queue with a setting and no jobs has no job series
+    samples = scrape(client)
+    jobs = {labels: value for (name, labels), value in samples.items() if name == "queuectl_jobs"}
+    per_queue = {}
+    for labels, value in jobs.items():
+        labels = dict(labels)
+        per_queue.setdefault(labels["queue"], {})[labels["state"]] = value
+    assert sorted(per_queue) == ["default", "deploy", "encode"]
+    assert (per_queue["deploy"]["pending"], per_queue["encode"]["pending"]) == (2, 3)
+    assert (per_queue["default"]["pending"], per_queue["default"]["dead"]) == (1, 1)
+    assert all(len(states) == 6 for states in per_queue.values())  # every state, zeros included
+    totals = store.counts()
+    assert {state: sum(states[state] for states in per_queue.values()) for state in totals} == totals
     store.close()

@@ -105,7 +105,7 @@ def test_pause_and_resume_show_in_stats_and_metrics(client, store):
     assert client.post("/api/v1/resume", headers=AUTH).get_json() == {"paused": False, "paused_since": None}
     assert client.get("/api/v1/stats", headers=AUTH).get_json()["paused"] is False
     metrics = client.get("/metrics").get_data(as_text=True)
-    assert "queuectl_paused 0.0" in metrics and 'queuectl_jobs{state="cancelled"} 0.0' in metrics
+    assert "queuectl_paused 0.0" in metrics and 'queuectl_jobs{queue="default",state="cancelled"} 0.0' in metrics
     assert client.post("/api/v1/pause").status_code == 401
 
 

@@ -18,9 +18,11 @@ class SnapshotCollector:
     def collect(self):
         """Yield every metric family of the snapshot."""
         snapshot = self.snapshot
-        jobs = GaugeMetricFamily("queuectl_jobs", "Jobs in each state.", labels=["state"])
-        for state, count in snapshot["jobs"].items():
-            jobs.add_metric([state], count)
+        # Per queue and state; sum by (state) gives the totals the gauge had before queues had names.
+        jobs = GaugeMetricFamily("queuectl_jobs", "Jobs in each queue and state.", labels=["queue", "state"])
+        for queue, counts in sorted(snapshot["queues"].items()):
+            for state, count in counts.items():
+                jobs.add_metric([queue, state], count)
         yield jobs
         runs = CounterMetricFamily("queuectl_runs_finished", "Runs finished, by outcome.", labels=["outcome"])
         for outcome, count in snapshot["runs"].items():
