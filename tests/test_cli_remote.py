@@ -38,6 +38,20 @@ STEPS = [
     (["purge", "--state", "completed", "--dry-run", "--json"], None),
     (["purge", "--state", "cancelled", "--yes"], None),
     (["dlq", "purge", "--yes", "--json"], None), (["list", "--json"], None),
+    # Named queues (issue 14): list, limit, rate, pause and resume per queue, and their bad input (exit 2).
+    (["enqueue", '{"id": "q1", "command": "true", "queue": "deploy", "tags": ["web"]}'], None),
+    (["queue", "list"], None), (["queue", "list", "--json"], None),
+    (["queue", "limit", "deploy", "2"], None), (["queue", "limit", "deploy", "none"], None),
+    (["queue", "limit", "deploy", "0"], None), (["queue", "limit", "bad name", "2"], None),
+    (["queue", "rate", "deploy", "10/m"], None), (["queue", "rate", "deploy", "100/30s"], None),
+    (["queue", "rate", "deploy", "5/120s"], None), (["queue", "rate", "deploy", "3/2h"], None),
+    (["queue", "rate", "deploy", "10/fortnight"], None), (["queue", "rate", "deploy", "none"], None),
+    (["pause", "--queue", "deploy"], None), (["pause", "--queue", "deploy"], None),
+    (["queue", "list"], None), (["status"], None),
+    (["resume", "--queue", "deploy"], None), (["resume", "--queue", "deploy"], None),
+    (["pause", "--queue", "bad name"], None), (["resume", "--queue", "bad/name"], None),
+    (["queue", "limit", "encode", "3"], None), (["queue", "list", "--json"], None),
+    (["list", "--queue", "deploy", "--json"], None), (["list", "--tag", "web"], None),
 ]
 
 

@@ -143,18 +143,39 @@ class RemoteStore:
     def counts(self):
         return self.status()["jobs"]
 
-    def paused_since(self):
+    def paused_since(self, queue=None):
+        if queue is not None:
+            return self.queue_info(queue)["paused_since"]
         return self.http.get("/pause")["paused_since"]
 
-    def pause(self, actor=None):
+    def pause(self, queue=None, actor=None):
+        if queue is not None:
+            return self._post(_queue_path(queue, "pause"))[1]["changed"]
         was_paused = self.http.get("/pause")["paused"]
         self._post("/pause")
         return not was_paused
 
-    def resume(self, actor=None):
+    def resume(self, queue=None, actor=None):
+        if queue is not None:
+            return self._post(_queue_path(queue, "resume"))[1]["changed"]
         was_paused = self.http.get("/pause")["paused"]
         self._post("/resume")
         return was_paused
+
+    # ---- named queues ----
+
+    def queue_list(self):
+        return self.http.get("/queues")["queues"]
+
+    def queue_info(self, name):
+        return self.http.get(_queue_path(name))
+
+    def set_queue_limit(self, name, limit, actor=None):
+        return self.http.call("PUT", _queue_path(name, "limit"), body={"limit": limit})[1]
+
+    def set_queue_rate(self, name, count, period_seconds, actor=None):
+        rate = None if count is None else f"{count}/{rate_period(period_seconds)}"
+        return self.http.call("PUT", _queue_path(name, "rate"), body={"rate": rate})[1]
 
     def get_settings(self):
         return self.http.get("/settings")
@@ -180,6 +201,23 @@ class RemoteStore:
             if len(page) < size:
                 break
         return entries
+
+
+def _queue_path(name, *rest):
+    """The route of queue `name`, checked here as the store checks it: a name such as 'a/b' would otherwise name
+    another route (404) instead of being refused as a bad queue name (exit 2)."""
+    from queuectl_core.validation import check_queue_name
+
+    return path("queues", check_queue_name(name), *rest)
+
+
+def rate_period(seconds):
+    """A period of `seconds` as the API spells it (no leading zeros): 60 -> m, 90 -> 90s, 7200 -> 2h."""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds % size == 0:
+            count = seconds // size
+            return unit if count == 1 else f"{count}{unit}"
+    return f"{seconds}s"
 
 
 def _in_lines(message, lines):
