@@ -365,7 +365,7 @@ def test_the_enqueue_form_sends_dependencies_and_shows_an_unknown_one_by_its_fie
 # ---- the viewer token: a read-only dashboard ---------------------------------------------------------------------
 
 # The only buttons and inputs a viewer's pages may show: navigation, filters, sorting, paging, following the log.
-VIEWER_CONTROLS = {"Log out", "‹ Previous", "Next ›", "search", "page-size", "log-follow"}
+VIEWER_CONTROLS = {"Log out", "‹ Previous", "Next ›", "search", "queue-filter", "tag-filter", "page-size", "log-follow"}
 
 
 def visible_controls(page):
@@ -403,13 +403,14 @@ def test_a_viewer_logs_in_with_the_read_token_and_finds_no_action_anywhere(brows
              ("/jobs?state=dead", '#jobs tr[data-job="viewer-dead"]'),
              ("/jobs?state=completed", "#jobs td.empty"),
              ("/jobs/viewer-dead", "#history tbody tr[data-attempt]"),
-             ("/jobs/viewer-pending", "#job-state .badge"), ("/settings", "#setting-max_retries")]
+             ("/jobs/viewer-pending", "#job-state .badge"), ("/queues", '#queues tr[data-name="default"]'),
+             ("/settings", "#setting-max_retries")]
     for path, loaded in pages:
         page.goto(f"{base}{path}")
         expect(page.locator(loaded).first).to_be_visible()
         expect(page.locator("#live-text")).to_have_text("live")
         assert set(visible_controls(page)) <= VIEWER_CONTROLS, (path, visible_controls(page))
-        assert page.locator("[data-retry], [data-cancel], #retry, #cancel, #purge, #retry-all").count() == 0, path
+        assert page.locator("[data-retry], [data-cancel], #retry, #cancel, #purge, #retry-all, #queues form").count() == 0, path
     expect(page.locator("#setting-max_retries")).to_have_value("3")  # shown, but disabled
     expect(page.locator("#setting-max_retries")).to_be_disabled()
     page.goto(f"{base}/enqueue")
@@ -487,3 +488,67 @@ def test_the_schedules_page_adds_with_the_cli_s_checks_runs_pauses_and_deletes(p
     page.click("#confirm-ok")
     expect(page.locator("#schedules tbody")).to_contain_text("No schedules.")
     assert store.list_schedules() == []
+
+
+# ---- named queues (issue 14) ----------------------------------------------------------------------------------
+
+
+def test_the_queues_page_sets_a_limit_and_a_rate_with_the_server_s_checks_and_pauses(page, site, store):
+    base, _ = site
+    enqueue(base, {"command": "echo <b>encode</b>", "id": "q-encode-1", "queue": "encode", "tags": ["video"],
+                   "delay": 3600})
+    page.click("nav >> text=Queues")
+    expect(page).to_have_url(f"{base}/queues")
+    row = page.locator('#queues tr[data-name="encode"]')
+    expect(row.locator('[data-field="limit"]')).to_have_text("none")
+    expect(row.locator('[data-field="paused"]')).to_have_text("active")
+    row.locator('.queue-limit input').fill("-1")
+    row.locator('[data-action="set-limit"]').click()
+    expect(row.locator('.queue-limit [data-error-for="limit"]')).not_to_be_empty()  # the server's message, by its field
+    assert store.queue_info("encode")["limit"] is None
+    row.locator('.queue-limit input').fill("2")
+    row.locator('[data-action="set-limit"]').click()
+    expect(row.locator('[data-field="limit"]')).to_have_text("2")
+    expect(row.locator('.queue-limit [data-error-for="limit"]')).to_be_empty()
+    assert store.queue_info("encode")["limit"] == 2
+    row.locator('.queue-rate input').fill("10 per minute")
+    row.locator('[data-action="set-rate"]').click()
+    expect(row.locator('.queue-rate [data-error-for="rate"]')).to_contain_text("rate")
+    row.locator('.queue-rate input').fill("10/m")
+    row.locator('[data-action="set-rate"]').click()
+    expect(row.locator('[data-field="rate"]')).to_have_text("10/m")
+    row.locator('[data-action="pause"]').click()
+    expect(row.locator('[data-field="paused"]')).to_contain_text("paused since")
+    assert store.queue_info("encode")["paused"] is True
+    row.locator('[data-action="resume"]').click()
+    expect(row.locator('[data-field="paused"]')).to_have_text("active")
+    assert store.queue_info("encode")["paused"] is False
+    row.locator('.queue-limit input').fill("")  # empty: no limit
+    row.locator('[data-action="set-limit"]').click()
+    expect(row.locator('[data-field="limit"]')).to_have_text("none")
+    assert store.queue_info("encode")["limit"] is None
+
+
+def test_the_jobs_page_shows_and_filters_by_queue_and_tag_and_the_form_sends_them(page, site, store):
+    base, _ = site
+    enqueue(base, {"command": "true", "id": "qt-deploy", "queue": "deploys", "tags": ["prod", "eu"], "delay": 3600})
+    enqueue(base, {"command": "true", "id": "qt-other", "queue": "deploys", "tags": ["staging"], "delay": 3600})
+    page.goto(f"{base}/jobs?queue=deploys")
+    expect(page.locator("#queue-filter")).to_have_value("deploys")
+    expect(page.locator("#jobs tbody tr[data-job]")).to_have_count(2)
+    deploy = page.locator('#jobs tr[data-job="qt-deploy"]')
+    expect(deploy.locator('[data-field="queue"]')).to_have_text("deploys")
+    expect(deploy.locator('[data-field="tags"] .tag')).to_have_text(["prod", "eu"])
+    page.fill("#tag-filter", "prod")
+    expect(page).to_have_url(re.compile(r"[?&]tag=prod"))
+    expect(page.locator("#jobs tbody tr[data-job]")).to_have_count(1)
+    expect(deploy).to_be_visible()
+    page.goto(f"{base}/enqueue")
+    page.fill("#command", "echo tagged")
+    page.fill("#id", "qt-from-form")
+    page.fill("#queue", "deploys")
+    page.fill("#tags", "prod, nightly")
+    page.click("#submit")
+    expect(page.locator("#enqueued-link")).to_have_text("qt-from-form")
+    job = store.get_job("qt-from-form")
+    assert (job["queue"], job["tags"]) == ("deploys", ["prod", "nightly"])

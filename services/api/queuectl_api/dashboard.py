@@ -99,3 +99,10 @@ def audit():
 def schedules():
     """Schedules: next and last run (with a link to that job), pause/resume, run now, delete, and a form to add."""
     return render_template("schedules.html", page="schedules")
+
+
+@blueprint.get("/queues")
+@auth.login_required
+def queues():
+    """Named queues: counts per state, limit, rate and pause, with forms to set a limit or rate and pause/resume."""
+    return render_template("queues.html", page="queues")

@@ -16,6 +16,11 @@ function payload() {
   const job = { command: form.elements.command.value };
   const id = form.elements.id.value.trim();
   if (id) job.id = id;
+  const queue = form.elements.queue.value.trim();
+  if (queue) job.queue = queue;
+  // Tags are split on commas; the server says which tag it refuses and why.
+  const tags = form.elements.tags.value.split(",").map((tag) => tag.trim()).filter(Boolean);
+  if (tags.length) job.tags = tags;
   for (const name of NUMERIC_FIELDS) {
     const text = form.elements[name].value.trim();
     if (text) job[name] = NUMBER.test(text) ? Number(text) : text;

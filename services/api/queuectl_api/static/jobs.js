@@ -7,6 +7,8 @@ const url = new URL(window.location.href);
 const view = {
   state: url.searchParams.get("state") || "",
   q: url.searchParams.get("q") || "",
+  queue: url.searchParams.get("queue") || "",
+  tag: url.searchParams.get("tag") || "",
   sort: url.searchParams.get("sort") || "created_at",
   order: url.searchParams.get("order") || "desc",
   limit: Number(url.searchParams.get("limit")) || 50,
@@ -23,6 +25,8 @@ function query() {
   const params = new URLSearchParams();
   if (view.state) params.set("state", view.state);
   if (view.q) params.set("q", view.q);
+  if (view.queue) params.set("queue", view.queue);
+  if (view.tag) params.set("tag", view.tag);
   params.set("sort", view.sort);
   params.set("order", view.order);
   params.set("limit", String(view.limit));
@@ -82,6 +86,8 @@ function jobRow(job) {
     el("td", {}, link),
     el("td", { class: "command-cell" }, el("code", { text: job.command, title: job.command })),
     el("td", {}, stateBadge(job.state)),
+    el("td", { "data-field": "queue", text: job.queue || "default" }),
+    el("td", { "data-field": "tags" }, (job.tags || []).map((tag) => el("span", { class: "tag", text: tag }))),
     el("td", { class: "num", text: `${job.attempts} / ${job.max_retries + 1}` }),
     el("td", { class: "num", text: job.priority }),
     el("td", { text: formatTime(job.created_at) }),
@@ -110,7 +116,7 @@ async function refreshJobs() {
   }
   const rows = data.jobs.map(jobRow);
   if (rows.length === 0) {
-    rows.push(el("tr", {}, el("td", { colspan: 8, class: "empty", text: view.q ? "No job matches." : "No jobs here." })));
+    rows.push(el("tr", {}, el("td", { colspan: 10, class: "empty", text: view.q || view.queue || view.tag ? "No job matches." : "No jobs here." })));
   }
   replaceChildren(document.querySelector("#jobs tbody"), rows);
   const first = total === 0 ? 0 : view.offset + 1;
@@ -136,6 +142,8 @@ function renderControls() {
     document.getElementById("purge-controls").hidden = !FINISHED.includes(view.state);
   }
   document.getElementById("search").value = view.q;
+  document.getElementById("queue-filter").value = view.queue;
+  document.getElementById("tag-filter").value = view.tag;
   document.getElementById("page-size").value = String(view.limit);
 }
 
@@ -151,7 +159,7 @@ async function refreshAll() {
     await Promise.all([refreshJobs(), refreshCounts()]);
   } catch (error) {
     if (error.status === 400) {
-      const row = el("tr", {}, el("td", { colspan: 8, class: "empty error", text: error.message }));
+      const row = el("tr", {}, el("td", { colspan: 10, class: "empty error", text: error.message }));
       replaceChildren(document.querySelector("#jobs tbody"), row);
     }
     throw error;
@@ -176,6 +184,13 @@ document.getElementById("search").addEventListener("input", (event) => {
   window.clearTimeout(typing);
   typing = window.setTimeout(() => changeView({ q: event.target.value.trim(), offset: 0 }), 250);
 });
+for (const [id, key] of [["queue-filter", "queue"], ["tag-filter", "tag"]]) {
+  let waiting = null;
+  document.getElementById(id).addEventListener("input", (event) => {
+    window.clearTimeout(waiting);
+    waiting = window.setTimeout(() => changeView({ [key]: event.target.value.trim(), offset: 0 }), 250);
+  });
+}
 document.getElementById("page-size").addEventListener("change", (event) => {
   changeView({ limit: Number(event.target.value), offset: 0 });
 });
