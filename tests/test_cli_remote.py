@@ -10,6 +10,7 @@ from helpers import run_cli
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 WORKER = re.compile(r"[\w.-]+-\d+-[0-9a-f]{4}\b")
 AGO = re.compile(r"\b\d+(\.\d+)?\s?(ms|s|m|h|d)\b")
+GENERATED_ID = re.compile(r"\b[0-9a-f]{16}\b")
 
 # (arguments, stdin): each step runs on both sides, in this order; a step "WORKER" runs a burst worker on each.
 STEPS = [
@@ -38,11 +39,42 @@ STEPS = [
     (["purge", "--state", "completed", "--dry-run", "--json"], None),
     (["purge", "--state", "cancelled", "--yes"], None),
     (["dlq", "purge", "--yes", "--json"], None), (["list", "--json"], None),
+    # Schedules and reruns (from here on jobs get generated ids: no listing of jobs below).
+    (["schedule", "list"], None), (["schedule", "list", "--json"], None),
+    (["schedule", "add", "nightly", "--cron", "0  2 * * *", "--timezone", "Europe/Berlin",
+      '{"command": "backup.sh", "max_retries": 2, "priority": 3}'], None),
+    (["schedule", "add", "beat", "--every", "1.5s", "--overlap", "allow", "--json",
+      '{"command": "echo beat", "env": {"A": "1"}, "timeout": 5}'], None),
+    (["schedule", "add", "..", "--every", "2h", '{"command": "true"}'], None),
+    (["schedule", "add", "nightly", "--every", "1h", '{"command": "true"}'], None),  # the name is taken: exit 1
+    (["schedule", "add", "bad", "--cron", "61 * * * *", '{"command": "true"}'], None),  # bad input: exit 2
+    (["schedule", "add", "bad", "--cron", "0 2 * *", '{"command": "true"}'], None),
+    (["schedule", "add", "bad", "--every", "0.5s", '{"command": "true"}'], None),
+    (["schedule", "add", "bad", "--every", "1h", "--cron", "0 2 * * *", '{"command": "true"}'], None),
+    (["schedule", "add", "bad", "--every", "1h", "--tz", "Mars/Olympus", '{"command": "true"}'], None),
+    (["schedule", "add", "bad", "--every", "1h", '{"command": "true", "id": "x"}'], None),
+    (["schedule", "add", "bad name", "--every", "1h", '{"command": "true"}'], None),
+    (["schedule", "add", "bad", "--every", "1h", "nope"], None),
+    (["schedule", "list"], None), (["schedule", "list", "--json"], None),
+    (["schedule", "pause", "nightly"], None), (["schedule", "pause", ".."], None), (["status"], None),
+    (["schedule", "list"], None), (["schedule", "resume", "nightly"], None), (["schedule", "resume", "nightly"], None),
+    (["schedule", "pause", "ghost"], None), (["schedule", "resume", "ghost"], None),
+    (["schedule", "run", "ghost"], None), (["schedule", "rm", "ghost"], None), (["schedule", "rm", ""], None),
+    (["schedule", "rm", "a/b"], None), (["schedule", "run", "."], None),
+    (["schedule", "run", "nightly", "--json"], None), (["schedule", "run", "beat"], None),
+    (["schedule", "list", "--json"], None), (["schedule", "resume", ".."], None), (["status"], None),
+    (["schedule", "rm", "beat"], None), (["schedule", "rm", "beat"], None), (["schedule", "list"], None),
+    (["rerun", "a"], None), (["rerun", "c", "--json"], None), (["rerun", "ghost"], None), (["rerun", ""], None),
+    (["rerun", ".."], None), (["rerun", "a/b"], None),
+    (["enqueue", '{"id": "f", "command": "true", "after": ["a"]}'], None),
+    (["purge", "--state", "completed", "--yes"], None),
+    (["rerun", "f"], None),  # its `after` names a job purged since: exit 1
+    (["show", "f", "--history-limit", "1"], None), (["show", "..", "--json"], None), (["cancel", ".."], None),
 ]
 
 
 def normalized(text):
-    return AGO.sub("<ago>", WORKER.sub("<worker>", TIME.sub("<time>", text)))
+    return GENERATED_ID.sub("<id>", AGO.sub("<ago>", WORKER.sub("<worker>", TIME.sub("<time>", text))))
 
 
 @pytest.fixture
