@@ -1,15 +1,20 @@
 """`queuectl --api URL` (QUEUECTL_API_URL): the CLI's key cases run on a database and through the API (gunicorn on
 another database, the same steps): the same output, --json shapes and exit codes."""
 
+import json
 import re
 
 import pytest
 from api.api_support import TOKEN, free_port, start_gunicorn
 from helpers import run_cli
+from queuectl_core.store import open_store
+from queuectl_core.validation import check_job
+from test_history_paging import job_with_runs
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 WORKER = re.compile(r"[\w.-]+-\d+-[0-9a-f]{4}\b")
 AGO = re.compile(r"\b\d+(\.\d+)?\s?(ms|s|m|h|d)\b")
+GENERATED_ID = re.compile(r"\b[0-9a-f]{16}\b")
 
 # (arguments, stdin): each step runs on both sides, in this order; a step "WORKER" runs a burst worker on each.
 STEPS = [
@@ -52,11 +57,42 @@ STEPS = [
     (["pause", "--queue", "bad name"], None), (["resume", "--queue", "bad/name"], None),
     (["queue", "limit", "encode", "3"], None), (["queue", "list", "--json"], None),
     (["list", "--queue", "deploy", "--json"], None), (["list", "--tag", "web"], None),
+    # Schedules and reruns (from here on jobs get generated ids: no listing of jobs below).
+    (["schedule", "list"], None), (["schedule", "list", "--json"], None),
+    (["schedule", "add", "nightly", "--cron", "0  2 * * *", "--timezone", "Europe/Berlin",
+      '{"command": "backup.sh", "max_retries": 2, "priority": 3}'], None),
+    (["schedule", "add", "beat", "--every", "1.5s", "--overlap", "allow", "--json",
+      '{"command": "echo beat", "env": {"A": "1"}, "timeout": 5}'], None),
+    (["schedule", "add", "..", "--every", "2h", '{"command": "true"}'], None),
+    (["schedule", "add", "nightly", "--every", "1h", '{"command": "true"}'], None),  # the name is taken: exit 1
+    (["schedule", "add", "bad", "--cron", "61 * * * *", '{"command": "true"}'], None),  # bad input: exit 2
+    (["schedule", "add", "bad", "--cron", "0 2 * *", '{"command": "true"}'], None),
+    (["schedule", "add", "bad", "--every", "0.5s", '{"command": "true"}'], None),
+    (["schedule", "add", "bad", "--every", "1h", "--cron", "0 2 * * *", '{"command": "true"}'], None),
+    (["schedule", "add", "bad", "--every", "1h", "--tz", "Mars/Olympus", '{"command": "true"}'], None),
+    (["schedule", "add", "bad", "--every", "1h", '{"command": "true", "id": "x"}'], None),
+    (["schedule", "add", "bad name", "--every", "1h", '{"command": "true"}'], None),
+    (["schedule", "add", "bad", "--every", "1h", "nope"], None),
+    (["schedule", "list"], None), (["schedule", "list", "--json"], None),
+    (["schedule", "pause", "nightly"], None), (["schedule", "pause", ".."], None), (["status"], None),
+    (["schedule", "list"], None), (["schedule", "resume", "nightly"], None), (["schedule", "resume", "nightly"], None),
+    (["schedule", "pause", "ghost"], None), (["schedule", "resume", "ghost"], None),
+    (["schedule", "run", "ghost"], None), (["schedule", "rm", "ghost"], None), (["schedule", "rm", ""], None),
+    (["schedule", "rm", "a/b"], None), (["schedule", "run", "."], None),
+    (["schedule", "run", "nightly", "--json"], None), (["schedule", "run", "beat"], None),
+    (["schedule", "list", "--json"], None), (["schedule", "resume", ".."], None), (["status"], None),
+    (["schedule", "rm", "beat"], None), (["schedule", "rm", "beat"], None), (["schedule", "list"], None),
+    (["rerun", "a"], None), (["rerun", "c", "--json"], None), (["rerun", "ghost"], None), (["rerun", ""], None),
+    (["rerun", ".."], None), (["rerun", "a/b"], None),
+    (["enqueue", '{"id": "f", "command": "true", "after": ["a"]}'], None),
+    (["purge", "--state", "completed", "--yes"], None),
+    (["rerun", "f"], None),  # its `after` names a job purged since: exit 1
+    (["show", "f", "--history-limit", "1"], None), (["show", "..", "--json"], None), (["cancel", ".."], None),
 ]
 
 
 def normalized(text):
-    return AGO.sub("<ago>", WORKER.sub("<worker>", TIME.sub("<time>", text)))
+    return GENERATED_ID.sub("<id>", AGO.sub("<ago>", WORKER.sub("<worker>", TIME.sub("<time>", text))))
 
 
 @pytest.fixture
@@ -110,3 +146,49 @@ def test_a_wrong_token_and_an_unreachable_url_say_so_in_one_line(sides, tmp_path
     gone = run_cli(tmp_path / "q.db", "--api", url, "list")
     assert gone.returncode == 1
     assert gone.stderr == f"Error: cannot reach {url}: connection refused\n"
+
+
+ACTOR = re.compile(r"\bcli:[\w.-]+@[\w.-]+|\bapi:operator\b")
+
+
+def same_on_both(local, served_cli, remote_env, args, unaligned=False):
+    """Run `queuectl ARGS` on the local database and through the API; assert the same output and exit code."""
+    mine = run_cli(local, *args)
+    theirs = run_cli(served_cli, *args, env=remote_env)
+    assert theirs.returncode == mine.returncode, (args, mine.stderr, theirs.stderr)
+    for their_text, my_text in ((theirs.stdout, mine.stdout), (theirs.stderr, mine.stderr)):
+        their_text, my_text = normalized(their_text), normalized(my_text)
+        if unaligned:  # the actors differ in length (cli:USER@HOST, api:operator): so do the table's columns
+            their_text, my_text = (re.sub(r" +", " ", ACTOR.sub("<actor>", text)) for text in (their_text, my_text))
+        assert their_text == my_text, args
+    return mine
+
+
+def test_audit_and_history_paging_say_the_same_through_the_api(sides, tmp_path):
+    """`audit` (its paging included) and `show`'s history pages, beyond the API's page of 1000 runs."""
+    local, served, remote_env = sides
+    nowhere = tmp_path / "never-created.db"
+    for where in (local, served):  # the same jobs on both, added on the database (the API records its enqueues)
+        store = open_store(str(where))
+        job_with_runs(store, "many", 1003)
+        for job_id in ("x", "y", "z"):
+            store.enqueue(check_job({"id": job_id, "command": "true"}))
+        store.close()
+    steps = [["show", "many"], ["show", "many", "--history-limit", "3"], ["show", "many", "--history-limit", "1001"],
+             ["show", "many", "--all-history", "--json"], ["show", "x", "--all-history"], ["logs", "many"],
+             ["logs", "many", "--attempt", "1002"]]
+    for args in steps:
+        same_on_both(local, nowhere, remote_env, args)
+    shown = json.loads(run_cli(nowhere, "show", "many", "--all-history", "--json", env=remote_env).stdout)
+    assert [run["attempt"] for run in shown["history"]] == list(range(1, 1004)) and shown["history_total"] == 1003
+    same_on_both(local, nowhere, remote_env, ["audit"])  # the empty log
+    for args in (["cancel", "x"], ["pause"], ["resume"], ["config", "set", "retention", "30d"], ["cancel", "y"],
+                 ["purge", "--state", "cancelled", "--yes"], ["worker", "stop"]):
+        same_on_both(local, nowhere, remote_env, args)
+    for args in (["audit"], ["audit", "--json"], ["audit", "--limit", "2"], ["audit", "--limit", "2", "--offset", "3"],
+                 ["audit", "--offset", "7"], ["audit", "--offset", "6", "--json"]):
+        same_on_both(local, nowhere, remote_env, args, unaligned=True)
+    entries = json.loads(run_cli(nowhere, "audit", "--json", env=remote_env).stdout)
+    assert [entry["action"] for entry in entries] == ["worker-stop", "purge", "cancel", "config-set", "resume",
+                                                      "pause", "cancel"]
+    assert not nowhere.exists()

@@ -140,3 +140,12 @@ def test_the_package_exports_the_contracts_names():
     for name in ("enqueue", "enqueue_many", "get", "jobs", "wait", "cancel", "retry", "status"):
         method = getattr(queuectl.Queue, name)
         assert method.__doc__ and method.__annotations__.get("return"), name
+
+
+def test_jobs_named_dot_and_dot_dot_are_found_and_cancelled_in_every_mode(target):
+    """'.' and '..' are valid ids: through the API they must reach their own job, not the URL's parent route."""
+    for job_id in (".", ".."):
+        target.queue.enqueue("true", id=job_id)
+        assert target.queue.get(job_id)["id"] == job_id
+        assert target.queue.cancel(job_id)["state"] == "cancelled"
+    assert [record["state"] for record in target.queue.wait([".", ".."], timeout=5)] == ["cancelled"] * 2

@@ -33,7 +33,16 @@ STATUS_ERRORS = {400: InvalidJob, 401: Unauthorized, 403: Unauthorized, 404: Job
 
 def path(*parts):
     """A URL path under /api/v1 from parts, each quoted (a job id may hold ':' or '.')."""
-    return "/" + "/".join(quote(str(part), safe="") for part in parts)
+    return "/" + "/".join(_segment(str(part)) for part in parts)
+
+
+def _segment(part):
+    """One part of a path, quoted. A part of only dots ('.', '..': valid job ids and schedule names) is written as
+    %2E escapes: left as it is, the URL's dot segments would be resolved on the way (urllib3 does), and
+    /schedules/../pause would pause the whole queue."""
+    if part in (".", ".."):
+        return "%2E" * len(part)
+    return quote(part, safe="")
 
 
 class Connection:

@@ -7,13 +7,17 @@ The HTTP itself (timeouts, retries of GETs only, one-line messages) is the Pytho
 """
 
 import dataclasses
+import json
 import re
+from contextlib import contextmanager
 
 from queuectl.errors import Error, InvalidJob
 from queuectl.http import Connection, path
 from queuectl_core.batch import MAX_BATCH
+from queuectl_core.errors import DuplicateSchedule, JobNotFound, ScheduleNotFound
 from queuectl_core.store.enqueue import BulkResult
 from queuectl_core.timeutil import to_iso
+from queuectl_core.validation import ID_PATTERN
 
 PAGE = 1000  # the API's largest page of jobs, runs and audit entries
 _INDEX = re.compile(r"^job ([0-9]+): ")
@@ -79,7 +83,7 @@ class RemoteStore:
 
     def get_job(self, job_id, history=False, history_limit=None, history_offset=0):
         if not history:
-            record = self.http.get(path("jobs", job_id), {"history_limit": 1})
+            record = self.http.get(_job(job_id), {"history_limit": 1})
             del record["history"], record["history_total"]
             return record
         record = self._history_page(job_id, history_limit, history_offset)
@@ -95,7 +99,7 @@ class RemoteStore:
 
     def _history_page(self, job_id, limit, offset):
         size = PAGE if limit is None else min(PAGE, limit)
-        return self.http.get(path("jobs", job_id), {"history_limit": size, "history_offset": offset or None})
+        return self.http.get(_job(job_id), {"history_limit": size, "history_offset": offset or None})
 
     def list_jobs(self, state=None, limit=50, offset=0, queue=None, tag=None):
         jobs = []
@@ -112,16 +116,16 @@ class RemoteStore:
         return {job_id: self.get_job(job_id)["state"] for job_id in job_ids}
 
     def run_output(self, job_id, attempt=None):
-        run = self.http.get(path("jobs", job_id, "logs"), {"attempt": attempt})
+        run = self.http.get(_job(job_id, "logs"), {"attempt": attempt})
         del run["id"], run["running"]
         return run
 
     def cancel(self, job_id, actor=None):
-        status, record = self._post(path("jobs", job_id, "cancel"))
+        status, record = self._post(_job(job_id, "cancel"))
         return record, status == 200
 
     def retry_dead(self, job_id, actor=None):
-        return self._post(path("jobs", job_id, "retry"))[1]
+        return self._post(_job(job_id, "retry"))[1]
 
     def retry_all_dead(self, actor=None):
         return self._post("/dlq/retry-all")[1]["retried"]
@@ -203,6 +207,44 @@ class RemoteStore:
         return entries
 
 
+    # ---- schedules and reruns ----
+
+    def add_schedule(self, spec, now=None, actor=None):
+        body = {"name": spec.name, "timezone": spec.timezone, "overlap": spec.overlap, "job": json.loads(spec.job)}
+        if spec.cron is not None:
+            body["cron"] = spec.cron
+        else:  # in seconds: the API checks it again into the same milliseconds (a text such as 1.5s could round)
+            body["every"] = spec.every_ms // 1000 if spec.every_ms % 1000 == 0 else spec.every_ms / 1000
+        with _schedule_errors(spec.name):
+            return self._post("/schedules", body)[1]
+
+    def list_schedules(self):
+        return self.http.get("/schedules")["schedules"]
+
+    def get_schedule(self, name):
+        with _schedule_errors(name):
+            return self.http.get(path("schedules", name))
+
+    def remove_schedule(self, name, now=None, actor=None):
+        with _schedule_errors(name):
+            self.http.call("DELETE", path("schedules", name))
+
+    def pause_schedule(self, name, now=None, actor=None):
+        with _schedule_errors(name):
+            return self._post(path("schedules", name, "pause"))[1]
+
+    def resume_schedule(self, name, now=None, actor=None):
+        with _schedule_errors(name):
+            return self._post(path("schedules", name, "resume"))[1]
+
+    def run_schedule(self, name, now=None, actor=None):
+        with _schedule_errors(name):
+            return self._post(path("schedules", name, "run"))[1]
+
+    def rerun(self, job_id, now=None, actor=None):
+        return self._post(_job(job_id, "rerun"))[1]
+
+
 def _queue_path(name, *rest):
     """The route of queue `name`, checked here as the store checks it: a name such as 'a/b' would otherwise name
     another route (404) instead of being refused as a bad queue name (exit 2)."""
@@ -218,6 +260,31 @@ def rate_period(seconds):
             count = seconds // size
             return unit if count == 1 else f"{count}{unit}"
     return f"{seconds}s"
+
+
+def _job(job_id, *rest):
+    """The path of job `job_id` (then `rest`). JobNotFound, with no request, for an id no job can have: the store
+    finds no such job, while in a URL it could name another route ('', 'a/b') and answer something else."""
+    if not (isinstance(job_id, str) and ID_PATTERN.fullmatch(job_id)):
+        raise JobNotFound(job_id)
+    return path("jobs", job_id, *rest)
+
+
+@contextmanager
+def _schedule_errors(name):
+    """The store's errors about the schedule `name` for the API's answers: 404 ScheduleNotFound, 409
+    DuplicateSchedule. A name no schedule can have is not sent: the store finds no such schedule, and in a URL it
+    could name another route ('..', '')."""
+    if not (isinstance(name, str) and ID_PATTERN.fullmatch(name)):
+        raise ScheduleNotFound(name)
+    try:
+        yield
+    except Error as error:
+        if error.status == 404:
+            raise ScheduleNotFound(name) from None
+        if error.status == 409:
+            raise DuplicateSchedule(name) from None
+        raise
 
 
 def _in_lines(message, lines):
