@@ -67,10 +67,13 @@ def exact_body(body):
 
 
 def valid_cron_and_zone(body):
-    """JSON Schema can say what a cron expression and a zone name look like, not which ones exist (minute 61, the
-    30th of February, Mars/Olympus): a generated positive case gets a real one of each."""
+    """JSON Schema can say what a cron expression, an interval and a zone name look like, not which ones exist or
+    are long enough (minute 61, the 30th of February, "0s", Mars/Olympus): a generated positive case gets a real one
+    of each."""
     if "cron" in body:
         body["cron"] = "*/5 * * * *"
+    if "every" in body:
+        body["every"] = "5m"
     if "timezone" in body:
         body["timezone"] = "Europe/Berlin"
 
