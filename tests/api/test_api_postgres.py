@@ -8,6 +8,7 @@ import pytest
 from api_support import AUTH, TOKEN, http_json, make_dead, start_gunicorn
 from queuectl_api import create_app
 from queuectl_core.store import open_store
+from relay import Relay
 
 
 def test_gunicorn_on_postgresql_serves_the_contracts_routes(pg_url, processes):
@@ -35,57 +36,12 @@ def test_gunicorn_on_postgresql_serves_the_contracts_routes(pg_url, processes):
         assert http_json("GET", f"{base}/api/v1/jobs/pg1", headers=AUTH)[0] == 200
 
 
-class CuttableLink:
-    """A TCP relay to the PostgreSQL server that a test can cut: every open connection is closed at once and new ones
-    are refused, as when the server or the network goes away."""
-
-    def __init__(self, target_port):
-        self._target_port = target_port
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._sockets = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return  # cut
-            server = socket.create_connection(("127.0.0.1", self._target_port))
-            self._sockets += [client, server]
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source, sink):
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-
-    def cut(self):
-        """Close every connection through the link and refuse new ones."""
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() under way: close() alone would not
-        except OSError:
-            pass
-        self._listener.close()
-        for sock in self._sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-
 def app_on(url):
     return create_app({"QUEUECTL_DB": url, "QUEUECTL_API_TOKEN": TOKEN, "TESTING": True}).test_client()
 
 
 def test_a_database_lost_in_the_middle_of_a_request_answers_503_with_a_json_error(pg_url):
-    link = CuttableLink(urlsplit(pg_url).port)
+    link = Relay(urlsplit(pg_url).port)
     client = app_on(pg_url.replace(f":{urlsplit(pg_url).port}/", f":{link.port}/"))
     assert client.post("/api/v1/jobs", headers=AUTH, json={"id": "waits", "command": "true"}).status_code == 201
     threading.Timer(1.0, link.cut).start()  # while the request below polls the job's state

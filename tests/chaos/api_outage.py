@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -28,68 +27,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: the relay
 
 from contention import start_gunicorn  # noqa: E402
+from relay import Relay  # noqa: E402
 
 REQUESTS = (("GET", "/api/v1/stats"), ("GET", "/api/v1/jobs?limit=20"), ("POST", "/api/v1/jobs"), ("GET", "/healthz"))
 CLIENT_TIMEOUT = 40
 LOAD_THREADS = 4
-
-
-class Relay:
-    """A TCP relay to a server that can be cut (connections closed, new ones refused) and restored on the same port."""
-
-    def __init__(self, target_port):
-        self._target_port = target_port
-        self.port = None
-        self._sockets = []
-        self._listener = None
-        self.restore()
-
-    def restore(self):
-        """Accept connections (again)."""
-        self._listener = socket.create_server(("127.0.0.1", self.port or 0), reuse_port=False)
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
-
-    def _accept(self, listener):
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(("127.0.0.1", self._target_port))
-            self._sockets += [client, server]
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source, sink):
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        for sock in (source, sink):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self):
-        """Close every connection and refuse new ones."""
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() under way: close() alone would not
-        except OSError:
-            pass
-        self._listener.close()
-        sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
 
 
 class Load(threading.Thread):
