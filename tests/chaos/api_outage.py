@@ -3,8 +3,8 @@ dropped connection, and 2xx again once the database is back.
 
     .venv/bin/python tests/chaos/api_outage.py [--seconds-away 12] [--postgres URL]
 
-- SQLite: another process holds the write lock (BEGIN IMMEDIATE) for longer than a request may wait: writes answer
-  503, reads go on (WAL).
+- SQLite: another process holds the write lock (BEGIN IMMEDIATE) for longer than a request may wait (10 s, so the
+  outage must last longer: 12 s by default): writes answer 503, reads go on (WAL).
 - PostgreSQL (when a server answers): the API reaches the server through a relay that the run cuts (every connection
   closed, new ones refused) and later restores, as a restart or a network partition would.
 Load: 4 threads in a loop over GET /api/v1/stats, GET /api/v1/jobs, POST /api/v1/jobs and GET /healthz, each with
