@@ -161,7 +161,8 @@ def main(argv=None):
             if backend == "postgres" and not api_outage.postgres_answers(postgres):
                 print("postgres: no server answers: skipped", flush=True)
                 continue
-            report = api_outage.run_outage(scratch / f"outage-{backend}", backend, 12, postgres)  # > the 10 s request wait
+            # 12 s: longer than the API's 10 s request wait, so that SQLite's writes answer 503
+            report = api_outage.run_outage(scratch / f"outage-{backend}", backend, 12, postgres)
             results["api_outage"].append(report)
             print(api_outage.format_report(report), flush=True)
     results["finished_at"] = time.time()
