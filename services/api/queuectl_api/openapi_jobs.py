@@ -50,7 +50,8 @@ def schemas():
             "not": {"required": ["run_at", "delay"]},
             "properties": {
                 "command": {"type": "string", "minLength": 1, "maxLength": COMMAND_LIMIT,
-                            "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
+                            # \s as Python's str.isspace() sees it too (it counts U+001C-U+001F and U+0085)
+                            "pattern": "^[^\\u0000]*[^\\s\\u0000\\u001c-\\u001f\\u0085][^\\u0000]*$",
                             "description": "run with /bin/sh -c"},
                 "id": {"type": "string", "pattern": JOB_ID_PATTERN, "description": "unique; generated if absent"},
                 "max_retries": {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES_LIMIT},
