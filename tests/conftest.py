@@ -6,7 +6,7 @@ skips with a reason where no server answers. Tests of SQLite itself use `sqlite_
 """
 
 import pytest
-from helpers import ProcessOwner, postgres_missing_reason, postgres_schema_url
+from helpers import BACKENDS, ProcessOwner, postgres_missing_reason, postgres_schema_url, queue_location
 from queuectl_core.store import open_store
 
 
@@ -16,17 +16,10 @@ def sqlite_path(tmp_path):
     return tmp_path / "queue.db"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 def db_path(request, tmp_path):
     """Where the test's queue lives: a SQLite file, or a PostgreSQL URL of a schema of its own."""
-    if request.param == "sqlite":
-        yield tmp_path / "queue.db"
-        return
-    reason = postgres_missing_reason()
-    if reason:
-        pytest.skip(reason)
-    with postgres_schema_url() as url:
-        yield url
+    yield from queue_location(request.param, tmp_path)
 
 
 @pytest.fixture

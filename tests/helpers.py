@@ -103,6 +103,24 @@ def postgres_missing_reason():
     return _postgres_missing or None
 
 
+BACKENDS = ("sqlite", "postgres")
+
+
+def queue_location(backend, tmp_path):
+    """A generator for a `db_path` fixture: a SQLite file in `tmp_path`, or the URL of a PostgreSQL schema of its
+    own (the test skips with the reason where no server answers)."""
+    if backend == "sqlite":
+        yield tmp_path / "queue.db"
+        return
+    reason = postgres_missing_reason()
+    if reason:
+        import pytest
+
+        pytest.skip(reason)
+    with postgres_schema_url() as url:
+        yield url
+
+
 @contextlib.contextmanager
 def postgres_schema_url():
     """The URL of a new, empty schema of the test database, dropped afterwards: tests never share jobs."""

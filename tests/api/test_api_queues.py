@@ -3,29 +3,15 @@ the bad name or value, nothing changed) and an audit entry per change. On SQLite
 
 import pytest
 from api_support import AUTH, READ_TOKEN, TOKEN
-from helpers import postgres_missing_reason, postgres_schema_url
+from helpers import BACKENDS, queue_location
 from queuectl_api import create_app
-from queuectl_core.store import open_store
 from queuectl_core.validation import check_job
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 def db_path(request, tmp_path):
     """Both backends here (the API's other tests run on SQLite)."""
-    if request.param == "sqlite":
-        yield tmp_path / "queue.db"
-        return
-    if postgres_missing_reason():
-        pytest.skip(postgres_missing_reason())
-    with postgres_schema_url() as url:
-        yield url
-
-
-@pytest.fixture
-def store(db_path):
-    opened = open_store(str(db_path))
-    yield opened
-    opened.close()
+    yield from queue_location(request.param, tmp_path)
 
 
 def test_queues_are_listed_limited_rated_paused_and_resumed_through_the_api(client, store):
