@@ -243,6 +243,11 @@ MIGRATIONS = (
             RETURN NULL\\073
         END'
     """),
+    # 9: a worker process runs up to `concurrency` jobs at once (`worker start --concurrency K`): its slots, for
+    # `worker list`, the API and the dashboard.
+    ("worker slots", """
+    ALTER TABLE workers ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 1;
+    """),
 )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..timeutil import to_iso
 
 _TIME_FIELDS = ("run_at", "created_at", "updated_at", "started_at", "finished_at", "heartbeat_at",
-                "current_job_started_at", "scheduled_for")
+                "scheduled_for")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class Heartbeat:
     settings: dict
     cancel_requested: bool = False  # someone ran `queuectl cancel` on the job this worker runs
     rejoined: bool = False  # its registration had been forgotten (it looked dead): it was registered again
+    lost: frozenset = frozenset()  # the seqs of its jobs whose lease it no longer holds
+    cancelled: frozenset = frozenset()  # the seqs of its jobs someone asked to cancel
 
 
 def new_job_id():

@@ -3,7 +3,7 @@
 import json
 
 from .. import settings as settings_module
-from ..timeutil import now_ms
+from ..timeutil import now_ms, to_iso
 from .records import _record
 
 
@@ -46,12 +46,14 @@ class RegistryMixin:
 
     # ---- the worker registry -------------------------------------------------------------
 
-    def register_worker(self, worker_id, host, pid, now=None):
-        """Add a live worker to the registry."""
+    def register_worker(self, worker_id, host, pid, now=None, concurrency=1):
+        """Add a live worker, which runs up to `concurrency` jobs at once, to the registry."""
         now = now_ms() if now is None else now
         with self._transaction() as connection:
-            connection.execute(self.q.register_worker, {"worker": worker_id, "host": host, "pid": pid, "now": now})
-        self._registered()[worker_id] = (host, pid, now)  # a heartbeat that finds no row registers it again
+            connection.execute(self.q.register_worker, {"worker": worker_id, "host": host, "pid": pid, "now": now,
+                                                        "concurrency": concurrency})
+        # A heartbeat that finds no row registers it again.
+        self._registered()[worker_id] = (host, pid, now, concurrency)
 
     def unregister_worker(self, worker_id):
         """Remove a worker that exits cleanly."""
@@ -60,20 +62,27 @@ class RegistryMixin:
             connection.execute(self.q.unregister_worker, {"worker": worker_id})
 
     def _registered(self):
-        """{worker id: (host, pid, started)} of the workers this store registered and has not unregistered."""
+        """{worker id: (host, pid, started, concurrency)} of the workers this store registered and has not
+        unregistered."""
         return self.__dict__.setdefault("_registrations", {})
 
     def live_workers(self, now=None):
-        """Workers that heartbeated within lease_timeout, with their current job."""
+        """Workers that heartbeated within lease_timeout, each with its `concurrency` (slots), the `jobs` it runs
+        ([{"id", "started_at"}], longest running first) and, of those, the first as `current_job`."""
         now = now_ms() if now is None else now
         lease_ms = int(self.get_settings()["lease_timeout"] * 1000)
         cursor = self._read(self.q.live_workers, {"since": now - lease_ms})
-        workers = []
-        for row in cursor.fetchall():
-            record = _record(cursor, row)
+        workers = [_record(cursor, row) for row in cursor.fetchall()]
+        running = {}
+        if workers:
+            for worker_id, job_id, started_at in self._read(self.q.running_jobs).fetchall():
+                running.setdefault(worker_id, []).append({"id": job_id, "started_at": to_iso(started_at)})
+        for record in workers:
             record["stop_requested"] = bool(record["stop_requested"])
             record["stats"] = json.loads(record["stats"]) if record["stats"] else None
-            workers.append(record)
+            record["jobs"] = running.get(record["id"], [])
+            first = record["jobs"][0] if record["jobs"] else {"id": None, "started_at": None}
+            record["current_job"], record["current_job_started_at"] = first["id"], first["started_at"]
         return workers
 
     def request_stop(self, now=None, actor=None):

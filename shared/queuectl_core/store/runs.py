@@ -9,7 +9,7 @@ import os
 
 from ..lifecycle import HOOKS, decide, lost_outcome
 from ..timeutil import now_ms
-from .records import Heartbeat
+from .records import Claim, Heartbeat
 
 
 class RunsMixin:
@@ -25,6 +25,22 @@ class RunsMixin:
         now = now_ms() if now is None else now
         with self._transaction() as connection:
             return self._claim(connection, worker_id, lease_seconds, now, queues)
+
+    def claim_many(self, worker_id, lease_seconds, count, now=None, queues=None):
+        """Take up to `count` due jobs for `worker_id` in one transaction (a worker's free slots); a list of Claims,
+        empty when nothing is due."""
+        now = now_ms() if now is None else now
+        with self._transaction() as connection:
+            return self._claim_up_to(connection, worker_id, lease_seconds, now, queues, count)
+
+    def _claim_up_to(self, connection, worker_id, lease_seconds, now, queues, count):
+        claims = []
+        while len(claims) < count:
+            claim = self._claim(connection, worker_id, lease_seconds, now, queues)
+            if claim is None:
+                break
+            claims.append(claim)
+        return claims
 
     def _claim(self, connection, worker_id, lease_seconds, now, queues=None):
         params = {
@@ -58,15 +74,25 @@ class RunsMixin:
                                   queues=None):
         """finish_run, then claim_next for the same worker, in one transaction: a busy worker commits once per
         job instead of twice. Returns (the Transition or None, the next Claim or None)."""
+        transitions, claims = self.finish_runs([(claim, outcome, output, output_offset)], worker_id, lease_seconds,
+                                               1, now, queues)
+        return transitions[0], (claims[0] if claims else None)
+
+    def finish_runs(self, results, worker_id=None, lease_seconds=None, claim_count=0, now=None, queues=None):
+        """Record several ended runs, each a (claim, outcome, output, output_offset) as finish_run takes them, and
+        claim up to `claim_count` due jobs for `worker_id`, in one transaction: a worker whose runs end close
+        together commits once for all. Returns (the Transitions, each None if that lease was lost; the Claims)."""
         now = now_ms() if now is None else now
-        if self._split_flow_claims and (self._flow or queues):
+        if claim_count and self._split_flow_claims and (self._flow or queues):
             # PostgreSQL under flow control: the finish gives back slots (row locks on queues and key_slots rows)
             # that another worker's claim may hold the other way round; two transactions never wait on each other.
-            transition = self.finish_run(claim, outcome, output, now, output_offset)
-            return transition, self.claim_next(worker_id, lease_seconds, None, queues)  # a claim begun after that
+            transitions = self.finish_runs(results, now=now)[0] if results else []
+            return transitions, self.claim_many(worker_id, lease_seconds, claim_count, None, queues)
         with self._transaction() as connection:
-            transition = self._finish(connection, claim, outcome, output, now, output_offset)
-            return transition, self._claim(connection, worker_id, lease_seconds, now, queues)
+            transitions = [self._finish(connection, claim, outcome, output, now, offset)
+                           for claim, outcome, output, offset in results]
+            claims = self._claim_up_to(connection, worker_id, lease_seconds, now, queues, claim_count)
+        return transitions, claims
 
     def _finish(self, connection, claim, outcome, output, now, output_offset):
         # The common case takes one statement: the transition for a job nobody asked to cancel, written only if
@@ -112,18 +138,27 @@ class RunsMixin:
     def flush_output(self, claim, output, output_offset):
         """Store the output tail of a run still going (for `logs --follow`); True when a cancel of the
         job was asked meanwhile (one small transaction, at most about once a second per running job)."""
-        with self._transaction() as connection:
-            connection.execute(self.q.flush_output, {"output": output, "offset": output_offset,
-                                                     "seq": claim.seq, "attempt": claim.attempt})
-            row = connection.execute(self.q.cancel_flag, {"seq": claim.seq, "token": claim.token}).fetchone()
-        return bool(row and row[0])
+        return claim.seq in self.flush_outputs([(claim, output, output_offset)])
 
-    def heartbeat(self, worker_id, lease_seconds, claim=None, stats=None, now=None):
-        """Mark the worker alive, renew its job's lease, and read its stop flag and the settings."""
+    def flush_outputs(self, tails):
+        """Store the output tails of runs still going, each a (claim, output, output_offset), in one transaction;
+        return the seqs of those whose job was asked to cancel meanwhile."""
+        cancelled = set()
+        with self._transaction() as connection:
+            for claim, output, offset in tails:
+                connection.execute(self.q.flush_output, {"output": output, "offset": offset,
+                                                         "seq": claim.seq, "attempt": claim.attempt})
+                row = connection.execute(self.q.cancel_flag, {"seq": claim.seq, "token": claim.token}).fetchone()
+                if row and row[0]:
+                    cancelled.add(claim.seq)
+        return cancelled
+
+    def heartbeat(self, worker_id, lease_seconds, claims=None, stats=None, now=None):
+        """Mark the worker alive, renew the leases of its running jobs (`claims`: a Claim or a list of them) in one
+        statement, and read its stop flag, the settings, and which of those jobs were lost or asked to cancel."""
         now = now_ms() if now is None else now
-        lease_ms = int(lease_seconds * 1000)
-        lease_held = True
-        cancel_requested = False
+        claims = [] if claims is None else [claims] if isinstance(claims, Claim) else list(claims)
+        held, cancelled = set(), set()
         with self._transaction() as connection:
             stats_json = json.dumps(stats) if stats else None
             row = connection.execute(self.q.beat, {"now": now, "stats": stats_json, "worker": worker_id}).fetchone()
@@ -131,21 +166,35 @@ class RunsMixin:
             if rejoined:
                 # Its row was forgotten (another worker's heartbeat after an outage of 2 x lease_timeout): without
                 # it the worker went on claiming, but `worker list`, /metrics, `worker stop` and --health lost it.
-                host, pid, started = self._registered()[worker_id]
+                host, pid, started, concurrency = self._registered()[worker_id]
                 connection.execute(self.q.rejoin_worker, {"worker": worker_id, "host": host, "pid": pid,
-                                                          "started": started, "now": now, "stats": stats_json})
-            if claim is not None:
-                lease = connection.execute(self.q.renew_lease, {
-                    "expires": now + lease_ms, "seq": claim.seq, "token": claim.token,
-                }).fetchone()
-                lease_held = lease is not None
-                cancel_requested = bool(lease and lease[0])
+                                                          "started": started, "now": now, "stats": stats_json,
+                                                          "concurrency": concurrency})
+            if claims:
+                for seq, cancel_requested in connection.execute(*self._renewal(claims, now + int(lease_seconds * 1000))):
+                    held.add(seq)
+                    if cancel_requested:
+                        cancelled.add(seq)
             # Forget workers that stopped heartbeating long ago (their jobs are reclaimed by lease).
-            connection.execute(self.q.forget_workers, {"before": now - 2 * lease_ms})
+            connection.execute(self.q.forget_workers, {"before": now - 2 * int(lease_seconds * 1000)})
             current = self._settings(connection)
         self._apply_settings(current)
-        return Heartbeat(stop_requested=bool(row and row[0]), lease_held=lease_held, settings=current,
-                         cancel_requested=cancel_requested, rejoined=rejoined)
+        lost = frozenset(claim.seq for claim in claims) - held
+        return Heartbeat(stop_requested=bool(row and row[0]), lease_held=not lost, settings=current,
+                         cancel_requested=bool(cancelled), rejoined=rejoined, lost=lost, cancelled=frozenset(cancelled))
+
+    def _renewal(self, claims, expires):
+        """The statement (and its parameters) that renews the leases of `claims` at once, each fenced by its token
+        (a job handed back and claimed again has another one), returning (seq, cancel_requested) of those held."""
+        seqs = ", ".join(f":s{index}" for index in range(len(claims)))
+        tokens = ", ".join(f":t{index}" for index in range(len(claims)))
+        params = {"expires": expires}
+        for index, claim in enumerate(claims):
+            params[f"s{index}"], params[f"t{index}"] = claim.seq, claim.token
+        statement = self.q.dialect(
+            f"UPDATE jobs SET lease_expires_at = :expires WHERE seq IN ({seqs}) AND lease_token IN ({tokens})"
+            " AND state = 'processing' RETURNING seq, cancel_requested")
+        return statement, params
 
     def _apply_settings(self, settings):
         """Make the connection follow settings that act on it (SQLite's durability), as read by a heartbeat."""

@@ -160,16 +160,12 @@ PORTABLE = {
         " output_offset = :offset WHERE job_seq = :seq AND attempt = :attempt"
     ),
     "beat": "UPDATE workers SET heartbeat_at = :now, stats = :stats WHERE id = :worker RETURNING stop_requested",
-    "renew_lease": (
-        "UPDATE jobs SET lease_expires_at = :expires WHERE seq = :seq AND lease_token = :token"
-        " AND state = 'processing' RETURNING cancel_requested"
-    ),
     "forget_workers": "DELETE FROM workers WHERE heartbeat_at < :before",
     # A worker whose row was forgotten (after an outage of 2 x lease_timeout) though it lives: it joins again,
     # from its heartbeat, with its first start time.
     "rejoin_worker": (
-        "INSERT INTO workers (id, host, pid, started_at, heartbeat_at, stats)"
-        " VALUES (:worker, :host, :pid, :started, :now, :stats) ON CONFLICT (id) DO NOTHING"
+        "INSERT INTO workers (id, host, pid, started_at, heartbeat_at, stats, concurrency)"
+        " VALUES (:worker, :host, :pid, :started, :now, :stats, :concurrency) ON CONFLICT (id) DO NOTHING"
     ),
     "any_expired": "SELECT 1 FROM jobs WHERE state = 'processing' AND lease_expires_at < :now LIMIT 1",
     # PostgreSQL locks these rows (FOR UPDATE SKIP LOCKED); SQLite's BEGIN IMMEDIATE holds the database already.
@@ -225,17 +221,20 @@ PORTABLE = {
         " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
     ),
     "register_worker": (
-        "INSERT INTO workers (id, host, pid, started_at, heartbeat_at) VALUES (:worker, :host, :pid, :now, :now)"
+        "INSERT INTO workers (id, host, pid, started_at, heartbeat_at, concurrency)"
+        " VALUES (:worker, :host, :pid, :now, :now, :concurrency)"
         " ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, stop_requested = 0"
     ),
     "unregister_worker": "DELETE FROM workers WHERE id = :worker",
     "live_workers": (
-        "SELECT w.id, w.host, w.pid, w.started_at, w.heartbeat_at, w.stop_requested, w.stats,"
-        " j.id AS current_job, r.started_at AS current_job_started_at"
-        " FROM workers w"
-        " LEFT JOIN jobs j ON j.state = 'processing' AND j.worker_id = w.id"
+        "SELECT id, host, pid, started_at, heartbeat_at, stop_requested, stats, concurrency"
+        " FROM workers WHERE heartbeat_at >= :since ORDER BY started_at, id"
+    ),
+    # The running jobs of every worker, each with its run's start (a worker runs up to `concurrency` at once).
+    "running_jobs": (
+        "SELECT j.worker_id, j.id, r.started_at FROM jobs j"
         " LEFT JOIN runs r ON r.job_seq = j.seq AND r.attempt = j.run_count"
-        " WHERE w.heartbeat_at >= :since ORDER BY w.started_at, w.id"
+        " WHERE j.state = 'processing' ORDER BY r.started_at, j.seq"
     ),
     "request_stop": "UPDATE workers SET stop_requested = 1 WHERE heartbeat_at >= :since",
     "ping": "SELECT 1 FROM jobs LIMIT 1",

@@ -233,6 +233,11 @@ MIGRATIONS = (
         UPDATE job_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
     END;
     """),
+    # 9: a worker process runs up to `concurrency` jobs at once (`worker start --concurrency K`): its slots, for
+    # `worker list`, the API and the dashboard.
+    ("worker slots", """
+    ALTER TABLE workers ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 1;
+    """),
 )
 # Until both backends were numbered alike, SQLite added the job counts as version 2: a database at 2 or 3 that
 # has them is one version short of the present numbering (the job counts migration can run over them again).

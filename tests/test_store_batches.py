@@ -1,0 +1,109 @@
+"""The store's batched calls for workers with several slots (`worker start --concurrency K`), on both backends:
+claims and results several at once in one transaction, every lease renewed by one statement, fenced per job."""
+
+from queuectl_core.lifecycle import COMPLETED, FAILED, Outcome
+from queuectl_core.validation import check_job
+
+NOW = 1_800_000_000_000
+DONE = Outcome(COMPLETED, 0, None)
+
+
+def add(store, job_id, **fields):
+    return store.enqueue(check_job({"id": job_id, "command": "true", **fields}), now=NOW)
+
+
+def test_claim_many_takes_up_to_its_count_in_priority_order_and_no_job_twice(store):
+    for index in range(5):
+        add(store, f"j{index}", priority=index)
+    first = store.claim_many("w1", 30, 3, now=NOW)
+    assert [claim.id for claim in first] == ["j4", "j3", "j2"]
+    rest = store.claim_many("w2", 30, 10, now=NOW)
+    assert [claim.id for claim in rest] == ["j1", "j0"]
+    assert store.claim_many("w3", 30, 10, now=NOW) == []
+    assert {store.get_job(f"j{index}")["worker_id"] for index in range(5)} == {"w1", "w2"}
+    assert len({claim.token for claim in first + rest}) == 5
+
+
+def test_claim_many_keeps_a_concurrency_key_to_its_limit_within_one_batch(store):
+    for index in range(4):
+        add(store, f"k{index}", concurrency_key="deploy", concurrency_limit=2)
+    claims = store.claim_many("w1", 30, 4, now=NOW)
+    assert len(claims) == 2
+    assert store.claim_many("w2", 30, 4, now=NOW) == []
+
+
+def test_finish_runs_records_each_result_and_claims_the_free_slots_in_one_call(store):
+    for index in range(4):
+        add(store, f"j{index}", max_retries=0)
+    running = store.claim_many("w1", 30, 2, now=NOW)
+    transitions, claims = store.finish_runs(
+        [(running[0], DONE, "zero", 0), (running[1], Outcome(FAILED, 3, "exit code 3"), "one", 0)],
+        "w1", 30, 2, now=NOW + 10)
+    assert [transition.state for transition in transitions] == ["completed", "dead"]
+    assert sorted(claim.id for claim in claims) == ["j2", "j3"]
+    assert store.get_job(running[0].id, history=True)["history"][-1]["output"] == "zero"
+    assert store.get_job(running[1].id)["exit_code"] == 3
+
+
+def test_finish_runs_refuses_only_the_result_whose_lease_was_lost(store):
+    add(store, "kept")
+    add(store, "lost")
+    kept, lost = store.claim_many("w1", 1, 2, now=NOW)
+    assert sorted(store.reclaim_expired(now=NOW + 5_000)) == ["kept", "lost"]  # both leases (1 s) ran out
+    again = store.claim_many("w2", 30, 2, now=NOW + 60_000)  # after the retry's backoff: another worker holds both
+    assert sorted(claim.id for claim in again) == ["kept", "lost"]
+    store.finish_runs([(next(c for c in again if c.id == "kept"), DONE, "", 0)], now=NOW + 60_100)
+    transitions, _ = store.finish_runs([(kept, DONE, "", 0), (lost, DONE, "", 0)], now=NOW + 60_200)
+    assert transitions == [None, None]  # fenced: neither result of the old leases counts
+    assert store.get_job("lost")["state"] == "processing"
+    assert store.get_job("lost")["worker_id"] == "w2"
+
+
+def test_one_heartbeat_renews_every_lease_and_names_the_lost_and_the_cancelled(store):
+    for index in range(3):
+        add(store, f"j{index}")
+    claims = store.claim_many("w1", 2, 3, now=NOW)
+    store.register_worker("w1", "host", 1, now=NOW, concurrency=3)
+    store.cancel(claims[1].id)
+    beat = store.heartbeat("w1", 2, claims, now=NOW + 1_500)
+    assert beat.lost == frozenset() and beat.lease_held
+    assert beat.cancelled == {claims[1].seq} and beat.cancel_requested
+    # Renewed at NOW + 1.5 s for 2 s: nothing has expired at NOW + 3 s.
+    assert store.reclaim_expired(now=NOW + 3_000) == []
+    assert store.reclaim_expired(now=NOW + 4_000) != []
+    beat = store.heartbeat("w1", 2, claims, now=NOW + 4_100)
+    assert beat.lost == {claim.seq for claim in claims} and not beat.lease_held
+
+
+def test_a_renewal_never_extends_a_lease_another_worker_took_over(store):
+    add(store, "j")
+    (old,) = store.claim_many("w1", 1, 1, now=NOW)
+    store.reclaim_expired(now=NOW + 2_000)
+    (new,) = store.claim_many("w2", 30, 1, now=NOW + 60_000)  # after the retry's backoff
+    assert store.heartbeat("w1", 30, [old], now=NOW + 60_100).lost == {old.seq}
+    assert store.get_job("j")["worker_id"] == "w2"
+    assert store.heartbeat("w2", 30, [new], now=NOW + 60_100).lease_held
+
+
+def test_flush_outputs_stores_every_tail_in_one_call_and_reports_the_cancelled(store):
+    add(store, "a")
+    add(store, "b")
+    a, b = store.claim_many("w1", 30, 2, now=NOW)
+    store.cancel("b")
+    assert store.flush_outputs([(a, "tail a", 0), (b, "tail b", 7)]) == {b.seq}
+    assert store.get_job("a", history=True)["history"][-1]["output"] == "tail a"
+    assert store.get_job("b", history=True)["history"][-1]["output"] == "tail b"
+
+
+def test_worker_list_shows_the_slots_and_every_running_job(store):
+    for index in range(3):
+        add(store, f"j{index}")
+    store.register_worker("w1", "host", 1, concurrency=4)
+    store.register_worker("w2", "host", 2)
+    store.claim_many("w1", 30, 2, now=NOW)
+    workers = {worker["id"]: worker for worker in store.live_workers()}
+    assert workers["w1"]["concurrency"] == 4
+    assert sorted(job["id"] for job in workers["w1"]["jobs"]) == ["j0", "j1"]
+    assert workers["w1"]["current_job"] in {"j0", "j1"}
+    assert workers["w2"]["concurrency"] == 1 and workers["w2"]["jobs"] == []
+    assert workers["w2"]["current_job"] is None and workers["w2"]["current_job_started_at"] is None
