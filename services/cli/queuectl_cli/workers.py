@@ -17,6 +17,8 @@ def worker():
 @worker.command()
 @click.option("--count", "-c", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Worker processes to run.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Jobs each worker process runs at once (one database connection per process).")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Kill a run after this many seconds (a job's own timeout wins).")
 @click.option("--burst", is_flag=True, help="Exit once no job (of its queues) is pending, processing or failed.")
@@ -25,8 +27,9 @@ def worker():
 @click.option("--job-dir", metavar="DIR",
               help="The directory jobs start in (default: $QUEUECTL_JOB_DIR, else $HOME); never the database's.")
 @pass_context
-def start(ctx, count, timeout, burst, queues, job_dir):
-    """Run COUNT workers in the foreground until `worker stop`, SIGTERM or Ctrl-C.
+def start(ctx, count, concurrency, timeout, burst, queues, job_dir):
+    """Run COUNT worker processes, each running up to CONCURRENCY jobs at once, in the foreground until
+    `worker stop`, SIGTERM or Ctrl-C.
 
     The first signal lets running jobs finish; a second one kills them and hands them back.
     """
@@ -34,7 +37,7 @@ def start(ctx, count, timeout, burst, queues, job_dir):
     from queuectl_core.secret_env import exec_without_secrets
 
     # -P: the worker's modules never come from the current directory, where a job may have written files.
-    args = [sys.executable, "-P", "-m", "queuectl_worker", "--count", str(count)]
+    args = [sys.executable, "-P", "-m", "queuectl_worker", "--count", str(count), "--concurrency", str(concurrency)]
     if timeout is not None:
         args += ["--timeout", repr(timeout)]
     if burst:

@@ -1,4 +1,4 @@
-"""A job never outlives its worker's lease: a thread that kills the running job when the lease runs out.
+"""A job never outlives its worker's lease: a thread that kills a running job when its lease runs out.
 
 The worker renews its lease from its loop, and a renewal over a cut network blocks that loop for up to the
 connection's timeouts (a third of lease_timeout, and libpq's 2 s connect timeout after that). Checked only between
@@ -21,51 +21,65 @@ MARGIN_SHARE = 0.1
 
 
 class LeaseGuard:
-    """One thread per worker; armed for each run with the job's process group and the lease's end."""
+    """One thread per worker, guarding each running job (by its process group leader) until the lease's end."""
 
     def __init__(self):
         self._lock = threading.Condition()
-        self._pid = None
-        self._deadline = None
-        self.fired = False  # the last armed run was killed because its lease ran out
+        self._deadlines = {}  # pid of a job's shell -> when its lease ends, less the margin
+        self._fired = set()  # pids killed because their lease ran out, until disarmed
         self._thread = threading.Thread(target=self._watch, name="lease-guard", daemon=True)
         self._thread.start()
 
     def arm(self, pid, renewed_at, lease_seconds):
         """Guard the job whose process group leader is `pid`, its lease renewed at `renewed_at` (monotonic: the
-        start of the renewal call)."""
+        start of the renewal call, or of the claim)."""
         with self._lock:
-            self._pid, self.fired = pid, False
-            self._deadline = _deadline(renewed_at, lease_seconds)
+            self._fired.discard(pid)
+            self._deadlines[pid] = _deadline(renewed_at, lease_seconds)
             self._lock.notify()
 
-    def renewed(self, renewed_at, lease_seconds):
-        """The lease was renewed by a call that started at `renewed_at`."""
+    def renewed(self, renewed_at, lease_seconds, pids=None):
+        """The leases of the jobs `pids` (None: every guarded job) were renewed by a call that started at
+        `renewed_at`."""
         with self._lock:
-            if self._pid is not None:
-                self._deadline = _deadline(renewed_at, lease_seconds)
-                self._lock.notify()
-
-    def disarm(self):
-        """The run ended (or is being recorded): nothing to guard. Returns whether the guard had killed it."""
-        with self._lock:
-            self._pid = self._deadline = None
+            for pid in self._deadlines if pids is None else pids:
+                if pid in self._deadlines:
+                    self._deadlines[pid] = _deadline(renewed_at, lease_seconds)
             self._lock.notify()
-            return self.fired
+
+    def disarm(self, pid=None):
+        """The run of `pid` (None: every guarded one) ended or is being recorded: nothing to guard. Returns whether
+        the guard had killed it (any of them)."""
+        with self._lock:
+            pids = list(self._deadlines) + list(self._fired) if pid is None else [pid]
+            fired = False
+            for each in pids:
+                self._deadlines.pop(each, None)
+                if each in self._fired:
+                    self._fired.discard(each)
+                    fired = True
+            self._lock.notify()
+            return fired
+
+    def fired(self, pid):
+        """True when the guard killed the job of `pid` (its lease ran out)."""
+        with self._lock:
+            return pid in self._fired
 
     def _watch(self):
         with self._lock:
             while True:
-                if self._deadline is None:
+                if not self._deadlines:
                     self._lock.wait()
                     continue
-                left = self._deadline - time.monotonic()
+                pid, deadline = min(self._deadlines.items(), key=lambda item: item[1])
+                left = deadline - time.monotonic()
                 if left > 0:
                     self._lock.wait(left)
                     continue
-                _kill_tree(self._pid)
-                self.fired = True
-                self._pid = self._deadline = None
+                _kill_tree(pid)
+                self._fired.add(pid)
+                del self._deadlines[pid]
 
 
 def _deadline(renewed_at, lease_seconds):

@@ -106,6 +106,9 @@ def parse_args(argv):
     """The worker's command line."""
     parser = argparse.ArgumentParser(prog="queuectl-worker", description="Run queuectl worker processes.")
     parser.add_argument("--count", type=_positive_int, default=1, help="worker processes to run (default 1)")
+    parser.add_argument("--concurrency", type=_positive_int, default=1,
+                        help="jobs each worker process runs at once (default 1): --count N --concurrency K runs up"
+                             " to N x K jobs on N database connections")
     parser.add_argument("--timeout", type=_positive_seconds, default=None,
                         help="kill a run after this many seconds (jobs may set their own timeout)")
     parser.add_argument("--burst", action="store_true",
@@ -160,6 +163,6 @@ def main(argv=None):
     supervisor = Supervisor(
         args.count,
         lambda: Worker(args.db, timeout=args.timeout, burst=args.burst, stop_grace=args.grace, job_dir=job_dir,
-                       queues=args.queues),
+                       queues=args.queues, concurrency=args.concurrency),
     )
     sys.exit(supervisor.run())

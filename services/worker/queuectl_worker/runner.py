@@ -17,6 +17,7 @@ READ_CHUNK_BYTES = 64 * 1024
 READS_PER_DRAIN = 64
 KILL_GRACE_SECONDS = 2.0  # between SIGTERM and SIGKILL when a job's tree is ended
 NO_PIDFD_STEP_SECONDS = 0.01
+ENDING_STEP_SECONDS = 0.05  # while a tree ends, how often the descendants still alive are looked for
 
 
 class JobProcess:
@@ -54,6 +55,8 @@ class JobProcess:
         self._tail = bytearray()
         self._size = 0  # bytes read so far
         self.pid = self.process.pid
+        self.kill_at = None  # once its tree is being ended (begin_ending): when what is left gets SIGKILL
+        self._tree = []
         try:
             self._pidfd = os.pidfd_open(self.pid)
         except (AttributeError, OSError):
@@ -86,6 +89,23 @@ class JobProcess:
             if any(fd in ready for fd in other_fds) or time.monotonic() >= deadline:
                 return False
 
+    def fds(self):
+        """The descriptors to wait on for this job: its output while open, and its pidfd (none: poll it)."""
+        fds = [self._output] if self._output_open else []
+        if self._pidfd is not None and self.process.returncode is None:  # once reaped it stays readable
+            fds.append(self._pidfd)
+        return fds
+
+    @property
+    def has_pidfd(self):
+        return self._pidfd is not None
+
+    def read_output(self):
+        """Take in what the job wrote since the last read (a loop that waits on fds() calls it when they are
+        ready); True once the shell has exited."""
+        self._read_output()
+        return self.exit_status is not None
+
     def end_leftovers(self):
         """After the shell exited: terminate what it left running in its process group."""
         try:
@@ -94,21 +114,34 @@ class JobProcess:
             pass
 
     def kill_tree(self, grace=KILL_GRACE_SECONDS):
-        """End the whole process tree: TERM to the group and every descendant, a grace, then KILL.
+        """End the whole process tree, waiting for it: TERM to the group and every descendant, a grace, then
+        KILL (see begin_ending)."""
+        self.begin_ending(grace)
+        while not self.ending_done():
+            self.wait(min(ENDING_STEP_SECONDS, max(0.0, self.kill_at - time.monotonic())))
 
-        Descendants are found by walking the children (psutil), so one that called setsid
-        and left the process group is ended too.
-        """
+    def begin_ending(self, grace=KILL_GRACE_SECONDS):
+        """Start ending the whole process tree without waiting: TERM to the group and every descendant now; what is
+        left at `kill_at` (`grace` seconds on) is killed by ending_done(). Descendants are found by walking the
+        children (psutil), so one that called setsid and left the process group is ended too."""
+        if self.kill_at is not None:
+            return
         try:
-            tree = psutil.Process(self.pid).children(recursive=True)
+            self._tree = psutil.Process(self.pid).children(recursive=True)
         except psutil.Error:
-            tree = []
-        _signal_all(self.pid, tree, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        self.wait(grace)  # reading its output: a job that prints while it ends must not block on a full pipe
-        _, alive = psutil.wait_procs(tree, timeout=max(0.0, deadline - time.monotonic()))
-        _signal_all(self.pid, alive, signal.SIGKILL)
-        self.process.wait()
+            self._tree = []
+        _signal_all(self.pid, self._tree, signal.SIGTERM)
+        self.kill_at = time.monotonic() + grace
+
+    def ending_done(self):
+        """After begin_ending: True once the shell and every process it was sent TERM to are gone; at `kill_at`,
+        KILL what is left (and reap the shell) first."""
+        if time.monotonic() >= self.kill_at:
+            _signal_all(self.pid, [process for process in self._tree if process.is_running()], signal.SIGKILL)
+            self._read_output()
+            self.process.wait()
+            return True
+        return self.exit_status is not None and not any(_alive(process) for process in self._tree)
 
     def output_tail(self, limit=OUTPUT_TAIL_BYTES):
         """The last `limit` bytes of combined stdout and stderr, as text."""
@@ -190,6 +223,14 @@ def _job_environment():
     """The worker's environment without the service's secrets, as (name, value) pairs (read once: the worker does
     not change it)."""
     return tuple(without_secrets(os.environ).items())
+
+
+def _alive(process):
+    """True while `process` runs (a zombie, waiting for its parent to reap it, counts as gone)."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _signal_all(group_leader, processes, signal_number):

@@ -29,13 +29,19 @@ def _measure(processes):
     return {"cpu_percent": round(cpu, 1), "memory_bytes": int(memory)}
 
 
-def collect_stats(job=None):
-    """{'worker': {...}, 'job': {...} or None}: CPU percent and resident memory."""
+def collect_stats(jobs=()):
+    """{'worker': {...}, 'job': {...} or None}: CPU percent and resident memory of the worker, and of the process
+    trees of its running `jobs` (JobProcesses) together."""
     try:
         stats = {"worker": _measure([_process(os.getpid())]), "job": None}
-        if job is not None:
-            root = _process(job.pid)
-            tree = [root] + [_process(child.pid) for child in root.children(recursive=True)]
+        if jobs:
+            tree = []
+            for job in jobs:
+                try:
+                    root = _process(job.pid)
+                    tree += [root] + [_process(child.pid) for child in root.children(recursive=True)]
+                except psutil.Error:  # that job ended meanwhile
+                    pass
             stats["job"] = _measure(tree)
     except psutil.Error:
         return None

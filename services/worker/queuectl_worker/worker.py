@@ -1,4 +1,6 @@
-"""One worker process: heartbeat, hand back expired leases, claim, run, record; repeat."""
+"""One worker process: up to `concurrency` jobs at once, supervised by one event loop over their pidfds and output
+pipes, on one database connection: heartbeat (every lease renewed by one statement), hand back expired leases,
+claim for the free slots and record the ended runs together, repeat."""
 
 import logging
 import os
@@ -14,7 +16,8 @@ from queuectl_core.timeutil import now_ms
 from queuectl_core.waiting import wait_readable
 
 from .lease_guard import LeaseGuard
-from .runner import JobProcess
+from .runner import ENDING_STEP_SECONDS, NO_PIDFD_STEP_SECONDS
+from .slot import Run
 from .stats import collect_stats
 
 log = logging.getLogger("queuectl.worker")
@@ -46,12 +49,15 @@ def make_worker_id(host, pid):
 
 
 class Worker:
-    """Claims and runs jobs until asked to stop (signal or `worker stop`) or, in burst mode, idle."""
+    """Claims and runs jobs, up to `concurrency` at once, until asked to stop (signal or `worker stop`) or, in
+    burst mode, idle."""
 
-    def __init__(self, db_location=None, timeout=None, burst=False, stop_grace=None, job_dir=None, queues=None):
+    def __init__(self, db_location=None, timeout=None, burst=False, stop_grace=None, job_dir=None, queues=None,
+                 concurrency=1):
         self.store = open_store(db_location)
         self.job_dir = job_dir  # where jobs start (None: this process's directory)
         self.queues = list(dict.fromkeys(queues)) if queues else None  # claim only from these (None: every queue)
+        self.concurrency = concurrency
         self.store.line_up_writers()
         self.default_timeout = timeout
         self.stop_grace = stop_grace  # after a stop signal, seconds a running job may still take
@@ -63,9 +69,17 @@ class Worker:
         self.watcher = self.store.change_watcher()
         self.signals_received = 0
         self.stop_requested = False
+        self.runs = []  # the jobs running now, one per busy slot
+        self.ended = []  # (claim, outcome, output, output_offset) of runs that ended and are not recorded yet
         self._next_heartbeat = 0.0
+        self._next_flush = 0.0
         self._schedule_due = None  # when a schedule is next due (ms), as the last firing found
-        self._claimed_at = 0.0  # when the last claim call started: the lease is counted from then
+        self._claim_due = True  # look for due jobs at the next turn (a slot is free and one may be due)
+        self._next_poll = 0.0  # while no notification comes: when to look again anyway
+        self._idle_wait = POLL_MIN_SECONDS
+        self._record_at = 0.0  # after a failed record: when to try again
+        self._record_error_wait = ERROR_WAIT_MIN_SECONDS
+        self._record_failing_since = None
         self.lease_guard = LeaseGuard()
         self._signal_read, signal_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         os.set_blocking(signal_write, False)
@@ -85,29 +99,38 @@ class Worker:
     def lease_seconds(self):
         return self.settings["lease_timeout"]
 
+    @property
+    def free_slots(self):
+        """Slots this worker may fill now (none once it is stopping). The slots of ended runs count as free: their
+        results are recorded in the transaction that claims."""
+        return 0 if self.stopping else self.concurrency - len(self.runs)
+
     def run(self):
         """The main loop; returns the process's exit code."""
-        idle_wait = POLL_MIN_SECONDS
         error_wait = ERROR_WAIT_MIN_SECONDS
         registered = False
         try:
-            while not self.stopping:
+            while not (self.stopping and not self.runs and not self.ended):
                 try:
                     if not registered:
                         # In the loop: a worker that starts while the database cannot be written (a full disk)
                         # waits for it like for any database error, instead of crashing into a restart loop.
-                        self.store.register_worker(self.id, self.host, os.getpid())
+                        self.store.register_worker(self.id, self.host, os.getpid(), concurrency=self.concurrency)
                         registered = True
-                        log.info("worker %s started (pid %d, database %s)", self.id, os.getpid(),
-                                 self.store.location)
-                    idle_wait = self._step(idle_wait)
+                        log.info("worker %s started (pid %d, %d slot%s, database %s)", self.id, os.getpid(),
+                                 self.concurrency, "s" if self.concurrency != 1 else "", self.store.location)
+                    self._turn()
                     error_wait = ERROR_WAIT_MIN_SECONDS
                 except self.store.Error as error:
-                    # Infrastructure trouble (disk full, I/O error) is logged; the loop goes on.
+                    # Infrastructure trouble (disk full, I/O error) is logged; the loop, and the running jobs, go on.
                     log.error("worker %s: database error: %s; trying again in %.1fs", self.id, error, error_wait)
-                    wait_readable([self._signal_read], error_wait)
+                    self._supervise(error_wait)
                     error_wait = min(error_wait * 2, ERROR_WAIT_MAX_SECONDS)
         finally:
+            for run in self.runs:  # leaving early (an error): no run goes on unsupervised
+                if run.job.exit_status is None:
+                    run.job.kill_tree()
+                run.job.close()
             try:
                 if registered:
                     self.store.unregister_worker(self.id)
@@ -116,31 +139,96 @@ class Worker:
             log.info("worker %s stopped", self.id)
         return 0
 
-    def _step(self, idle_wait):
-        """One turn of the loop: heartbeat when due, else claim and run a job, else wait."""
+    def _turn(self):
+        """One turn of the loop: heartbeat when due, end the runs that must end, flush output, record the ended
+        runs and claim for the free slots, then wait for the next event."""
         if time.monotonic() >= self._next_heartbeat:
             self._heartbeat()
-            self.store.reclaim_expired(self.settings)
-            deleted = self.store.apply_retention(self.settings)
-            if deleted:
-                log.info("worker %s: deleted %d jobs older than the retention setting", self.id, deleted)
-            return idle_wait
+            self._maintain()
         if self._schedule_due is not None and now_ms() >= self._schedule_due:
-            self._fire_schedules()  # a slot is due before the next heartbeat: fire it now, not up to 2 s late
-        self.watcher.drain()  # before the claim, so no later change goes unnoticed
-        self._claimed_at = time.monotonic()
-        claim = self.store.claim_next(self.id, self.lease_seconds, queues=self.queues)
-        if claim is not None:
-            while claim is not None:  # each run's result is recorded together with the next claim
-                claim = self._run_claim(claim)
-            return POLL_MIN_SECONDS
-        if self.burst and not self.store.has_unfinished_jobs(self.queues):
+            self._fire_schedules(during_run=bool(self.runs))  # due before the next heartbeat: fire it now
+        self._end_runs_that_must_end()
+        if self.runs and time.monotonic() >= self._next_flush:
+            self._flush_outputs()
+        if time.monotonic() >= self._next_poll:
+            self._claim_due = True  # no notification came: look anyway
+        if (self.ended or (self.free_slots and self._claim_due)) and time.monotonic() >= self._record_at:
+            self._record_and_claim()
+        if self.stopping and not self.runs and not self.ended:
+            return
+        self._supervise(self._wait_seconds())
+
+    # ---- claims and results ------------------------------------------------------------------
+
+    def _record_and_claim(self):
+        """Record the ended runs and claim up to the free slots in one transaction, then start the claimed jobs."""
+        free = self.free_slots
+        if free:
+            self.watcher.drain()  # before the claim, so no later change goes unnoticed
+        results, claimed_at = list(self.ended), time.monotonic()
+        try:
+            transitions, claims = self.store.finish_runs(results, self.id, self.lease_seconds, free,
+                                                         queues=self.queues)
+        except InvalidInput:
+            # The database refused a value of one of these runs (its output): record them one by one, that one
+            # without it, rather than try again forever while the lease runs out and the job runs twice; claim at
+            # the next turn.
+            transitions, claims = [self._record_alone(result) for result in results], []
+            free = 0
+        except self.store.Error as error:
+            self._record_failed(error)
+            return
+        self.ended = []
+        self._record_at, self._record_failing_since = 0.0, None
+        self._record_error_wait = ERROR_WAIT_MIN_SECONDS
+        for (claim, outcome, _, _), transition in zip(results, transitions, strict=True):
+            if transition is None:
+                log.warning("worker %s: job %s was handed to another worker; result dropped", self.id, claim.id)
+            else:
+                log.info("job %s attempt %d: %s -> %s", claim.id, claim.attempt, outcome.error or "exit 0",
+                         transition.state)
+        for claim in claims:
+            self._start(claim, claimed_at)
+        if len(claims) < free:
+            self._found_nothing_more(bool(claims))
+
+    def _record_alone(self, result):
+        claim, outcome, output, offset = result
+        try:
+            return self.store.finish_runs([result])[0][0]
+        except InvalidInput as error:
+            if output.startswith(UNSTORABLE_OUTPUT):
+                raise
+            log.error("worker %s: could not store the output of job %s: %s", self.id, claim.id, error)
+            return self._record_alone((claim, outcome, f"{UNSTORABLE_OUTPUT}: {error}]", 0))
+
+    def _record_failed(self, error):
+        """A database error while recording: the results wait and are tried again (a result that comes back after
+        the lease ran out is refused there, fenced by the claim's token, if another worker took the job over; else
+        it counts: the job does not run again for nothing). Only a stopping worker gives up, once the lease is
+        over."""
+        if not self.ended:
+            raise error  # only a claim failed: the loop's turn waits and tries again
+        now = time.monotonic()
+        if self._record_failing_since is None:
+            self._record_failing_since = now
+        if self.stopping and now + self._record_error_wait > self._record_failing_since + self.lease_seconds:
+            raise error
+        log.error("worker %s: could not record %d run%s (%s): %s; trying again", self.id, len(self.ended),
+                  "s" if len(self.ended) != 1 else "", ", ".join(claim.id for claim, *_ in self.ended), error)
+        self._record_at = now + self._record_error_wait
+        self._record_error_wait = min(self._record_error_wait * 2, ERROR_WAIT_MAX_SECONDS)
+
+    def _found_nothing_more(self, claimed_some):
+        """A claim came back with fewer jobs than free slots: look again when a change is notified, else after a
+        while (in burst mode, exit once nothing is left)."""
+        self._claim_due = False
+        if claimed_some:
+            self._idle_wait = POLL_MIN_SECONDS
+        if self.burst and not self.runs and not self.ended and not self.store.has_unfinished_jobs(self.queues):
             log.info("worker %s: no job left, exiting (burst)", self.id)
             self.stop_requested = True
-            return idle_wait
-        return self._idle(idle_wait)
-
-    def _idle(self, idle_wait):
+            return
         if self.watcher.works:
             # Wake for a change of the queue itself (or a signal), not for any event the watcher reports: with
             # SQLite, inotify also sees other files of the directory, and every idle worker woken for nothing
@@ -150,45 +238,185 @@ class Worker:
             # wait notifies: sleep until the heartbeat (100 idle workers polling cost a PostgreSQL server 530
             # transactions/s and 12% of a core).
             poll = NOTIFIED_POLL_SECONDS if self.store.has_waiting_jobs() else HEARTBEAT_MAX_SECONDS
-            deadline = time.monotonic() + min(poll, self._until_heartbeat(), self._until_schedule_due())
-            while True:
-                ready = wait_readable([self.watcher.fileno(), self._signal_read], deadline - time.monotonic())
-                if not ready or self._signal_read in ready or self.watcher.drain():
-                    return idle_wait
-                if time.monotonic() >= deadline:
-                    return idle_wait
-        wait_readable([self._signal_read], min(idle_wait, self._until_heartbeat()))
-        return min(idle_wait * 2, POLL_MAX_SECONDS)
+        else:
+            poll, self._idle_wait = self._idle_wait, min(self._idle_wait * 2, POLL_MAX_SECONDS)
+        self._next_poll = time.monotonic() + poll
 
-    def _grace_left(self):
-        """Seconds the running job may still take after a stop signal (None: no limit applies)."""
-        if self.signals_received and self._signalled_at is None:
-            self._signalled_at = time.monotonic()
-        if self._signalled_at is None or self.stop_grace is None:
-            return None
-        return max(0.0, self._signalled_at + self.stop_grace - time.monotonic())
+    def _start(self, claim, claimed_at):
+        """Start a claimed job in a free slot (a job that cannot start fails that run at once)."""
+        environment = {
+            **(claim.job.get("env") or {}),  # the job's own variables; queuectl's below win
+            "QUEUECTL_JOB_ID": claim.id, "QUEUECTL_ATTEMPT": str(claim.attempt), "QUEUECTL_WORKER_ID": self.id,
+        }
+        try:
+            run = Run.start(claim, environment, claim.job.get("cwd") or self.job_dir, claimed_at,
+                            claim.job["timeout"] or self.default_timeout)
+        except OSError as error:  # its directory is missing (the job's cwd, or a job directory that vanished)
+            log.warning("job %s could not start: %s", claim.id, error)
+            self.ended.append((claim, Outcome(FAILED, None, f"could not start the job: {error}"), "", 0))
+            return
+        self.lease_guard.arm(run.job.pid, claimed_at, self.lease_seconds)
+        if not self.runs:
+            self._next_flush = run.job.started + OUTPUT_FLUSH_SECONDS
+        self.runs.append(run)
 
-    def _until_schedule_due(self):
-        """Seconds until a schedule's next slot is due, as the last firing found (no limit without one)."""
-        if self._schedule_due is None:
-            return HEARTBEAT_MAX_SECONDS
-        return max(0.0, (self._schedule_due - now_ms()) / 1000)
+    # ---- supervising the running jobs ---------------------------------------------------------
 
-    def _until_heartbeat(self):
-        return max(0.0, self._next_heartbeat - time.monotonic())
+    def _supervise(self, timeout):
+        """Wait up to `timeout` seconds for an event: a job's output or exit, a signal, a change of the queue;
+        take in what came."""
+        fds = [self._signal_read]
+        watching = self.watcher.works and self.free_slots and not self._claim_due
+        if watching:
+            fds.append(self.watcher.fileno())
+        for run in self.runs:
+            fds += run.job.fds()
+            if not run.job.has_pidfd:
+                timeout = min(timeout, NO_PIDFD_STEP_SECONDS)
+        ready = set(wait_readable(fds, timeout))
+        if self._signal_read in ready:
+            _drain(self._signal_read)
+        if watching and self.watcher.fileno() in ready and self.watcher.drain():
+            self._claim_due = True
+        for run in list(self.runs):
+            if not run.job.has_pidfd or ready.intersection(run.job.fds()):
+                if run.job.read_output():
+                    self._exited(run)
 
-    def _heartbeat(self, claim=None, job=None):
-        beat = self.store.heartbeat(self.id, self.lease_seconds, claim, collect_stats(job))
+    def _exited(self, run):
+        """The run's shell exited: the run ends, unless its tree is still being ended."""
+        if run.ending:
+            if run.job.ending_done():
+                self._close(run)
+            return
+        run.outcome = _exit_outcome(run.job.exit_status)
+        run.job.end_leftovers()
+        self._close(run)
+
+    def _close(self, run):
+        """The run is over: its result waits to be recorded (not an abandoned one's)."""
+        if self.lease_guard.disarm(run.job.pid) and not run.abandoned:
+            log.warning("worker %s: no renewal of job %s's lease got through for %gs; stopped its run before the"
+                        " lease ran out", self.id, run.claim.id, self.lease_seconds)
+            run.outcome = Outcome(LOST, None, f"worker lost: {self.id} could not renew its lease; it stopped the run"
+                                  " before the lease ran out")
+        self.runs.remove(run)
+        if not run.abandoned:
+            self.ended.append((run.claim, run.outcome, *run.job.output_snapshot()))
+        run.job.close()
+        self._claim_due = True  # a slot is free
+
+    def _end_runs_that_must_end(self):
+        """Start ending the runs past their timeout, and every run once a second stop signal came or the stop's
+        grace is over; close those whose tree is gone."""
+        now = time.monotonic()
+        interrupt = self.signals_received > 1 or self._grace_left() == 0
+        for run in list(self.runs):
+            if run.ending:
+                if run.job.ending_done():
+                    self._close(run)
+            elif interrupt:
+                run.end(Outcome(INTERRUPTED, None, f"interrupted: worker {self.id} was stopped before the run"
+                                " finished; the job was handed back"))
+            elif run.past_deadline(now):
+                run.end(Outcome(TIMEOUT, None, f"timeout: killed after {run.timeout:g}s"))
+
+    def _wait_seconds(self):
+        """How long the loop may wait for an event before something of its own is due."""
+        now = time.monotonic()
+        limits = [self._next_heartbeat - now, self._until_schedule_due()]
+        if self.ended or (self.free_slots and self._claim_due):
+            limits.append(self._record_at - now)  # at once, unless the last record failed
+        elif self.free_slots:
+            limits.append(self._next_poll - now)
+        if self.runs:
+            limits.append(self._next_flush - now)
+            grace = self._grace_left()
+            if grace is not None:
+                limits.append(grace)
+        for run in self.runs:
+            if run.ending:
+                limits.append(min(run.job.kill_at - now, ENDING_STEP_SECONDS))
+            elif run.deadline is not None:
+                limits.append(run.deadline - now)
+        return max(0.0, min(limits))
+
+    def _flush_outputs(self):
+        """Store the new output of the running jobs in one transaction (for `logs --follow`), and end those
+        cancelled meanwhile. Best effort: a database error is logged and the runs go on (the next flush or the
+        result catches up)."""
+        self._next_flush = time.monotonic() + OUTPUT_FLUSH_SECONDS
+        tails = []
+        for run in self.runs:
+            size = run.job.output_size()
+            if size != run.flushed_size and not run.ending:
+                run.flushed_size = size
+                tails.append((run.claim, *run.job.output_snapshot()))
+        if not tails:
+            return
+        try:
+            cancelled = self.store.flush_outputs(tails)
+        except self.store.Error as error:
+            log.warning("worker %s: could not store the output of %d running job%s so far: %s", self.id,
+                        len(tails), "s" if len(tails) != 1 else "", error)
+            return
+        self._end_cancelled(cancelled)
+
+    def _end_cancelled(self, seqs):
+        for run in self.runs:
+            if run.claim.seq in seqs and not run.ending:
+                run.end(Outcome(CANCELLED, None, "cancelled by request while running: its process tree was stopped"))
+
+    # ---- heartbeat, leases, schedules -------------------------------------------------------------
+
+    def _heartbeat(self):
+        """Mark this worker alive and renew the lease of every running job in one statement. A database error
+        does not abandon the runs: it is logged and the renewal tried again; a run whose lease goes unrenewed for
+        lease_timeout is stopped by the lease guard before another worker may take its job over."""
+        self._next_heartbeat = time.monotonic() + min(HEARTBEAT_MAX_SECONDS, self.lease_seconds / 3)
+        held = [run for run in self.runs if not run.abandoned]
+        attempt_started = time.monotonic()
+        try:
+            beat = self.store.heartbeat(self.id, self.lease_seconds, [run.claim for run in held],
+                                        collect_stats([run.job for run in self.runs]))
+        except self.store.Error as error:
+            if not self.runs:
+                raise
+            log.error("worker %s: could not renew the leases of its %d running job%s: %s; trying again", self.id,
+                      len(held), "s" if len(held) != 1 else "", error)
+            return
         self.settings = beat.settings
         if beat.rejoined:
             log.warning("worker %s: its registration had been removed by another worker (no heartbeat got through"
                         " for 2 x lease_timeout); registered again", self.id)
-        self._fire_schedules(during_run=claim is not None)
+        renewed = [run for run in held if run.claim.seq not in beat.lost]
+        for run in renewed:
+            run.renewed = attempt_started  # the database counts the new lease from the call's start
+        self.lease_guard.renewed(attempt_started, self.lease_seconds, [run.job.pid for run in renewed])
+        for run in held:
+            if run.claim.seq in beat.lost:
+                # Another worker took the job over: stop our copy so it never runs twice at once.
+                log.warning("worker %s: lost the lease of job %s; stopped its run", self.id, run.claim.id)
+                run.end(Outcome(LOST, None, "lease lost"), abandoned=True)
+        self._end_cancelled(beat.cancelled)
         if beat.stop_requested and not self.stop_requested:
-            log.info("worker %s: stop requested, finishing the current job first", self.id)
+            log.info("worker %s: stop requested, finishing the running jobs first", self.id)
             self.stop_requested = True
-        self._next_heartbeat = time.monotonic() + min(HEARTBEAT_MAX_SECONDS, self.lease_seconds / 3)
-        return beat
+        self._fire_schedules(during_run=bool(self.runs))
+
+    def _maintain(self):
+        """The heartbeat's chores: hand back the jobs of lost workers, apply retention. While jobs run, a database
+        error is only logged (the next heartbeat tries again)."""
+        try:
+            self.store.reclaim_expired(self.settings)
+            deleted = self.store.apply_retention(self.settings)
+        except self.store.Error as error:
+            if not self.runs:
+                raise
+            log.error("worker %s: could not hand back expired leases or apply retention: %s", self.id, error)
+            return
+        if deleted:
+            log.info("worker %s: deleted %d jobs older than the retention setting", self.id, deleted)
 
     def _fire_schedules(self, during_run=False):
         """Enqueue the jobs of the schedules' due slots (the store makes each slot fire once, however many workers
@@ -202,152 +430,24 @@ class Worker:
             log.error("worker %s: could not fire the due schedules: %s", self.id, error)
             return
         self._schedule_due = firing.next_due
+        if firing.job_ids:
+            self._claim_due = True
         for job_id in firing.job_ids:
             log.info("worker %s: a schedule enqueued job %s", self.id, job_id)
 
-    def _run_claim(self, claim):
-        """Run a claimed job to its end and record the outcome (fenced by the claim's token); return the next
-        claim taken in the same transaction, or None."""
-        timeout = claim.job["timeout"] or self.default_timeout
-        environment = {
-            **(claim.job.get("env") or {}),  # the job's own variables; queuectl's below win
-            "QUEUECTL_JOB_ID": claim.id, "QUEUECTL_ATTEMPT": str(claim.attempt), "QUEUECTL_WORKER_ID": self.id,
-        }
-        try:
-            job = JobProcess(claim.job["command"], environment, cwd=claim.job.get("cwd") or self.job_dir,
-                             stdin=claim.job.get("stdin"))
-        except OSError as error:  # its directory is missing (the job's cwd, or a job directory that vanished)
-            log.warning("job %s could not start: %s", claim.id, error)
-            return self._record(claim, Outcome(FAILED, None, f"could not start the job: {error}"), "")
-        deadline = job.started + timeout if timeout else None
-        renewed = self._claimed_at  # the lease was last renewed (at the claim)
-        self.lease_guard.arm(job.pid, renewed, self.lease_seconds)
-        next_flush = job.started + OUTPUT_FLUSH_SECONDS
-        flushed_size = 0
-        outcome = None
-        try:
-            while outcome is None:
-                cancel_requested = False
-                limits = [self._until_heartbeat(), next_flush - time.monotonic()]
-                if deadline is not None:
-                    limits.append(deadline - time.monotonic())
-                if self._grace_left() is not None:
-                    limits.append(self._grace_left())
-                if job.wait(min(limits), [self._signal_read]):
-                    outcome = _exit_outcome(job.exit_status)
-                    job.end_leftovers()
-                    if self.lease_guard.disarm():
-                        log.warning("worker %s: no renewal of job %s's lease got through for %gs; stopped its run"
-                                    " before the lease ran out", self.id, claim.id, self.lease_seconds)
-                        outcome = Outcome(LOST, None, f"worker lost: {self.id} could not renew its lease; it stopped"
-                                          " the run before the lease ran out")
-                elif self.signals_received > 1 or self._grace_left() == 0:
-                    job.kill_tree()
-                    outcome = Outcome(INTERRUPTED, None, f"interrupted: worker {self.id} was stopped"
-                                      " before the run finished; the job was handed back")
-                elif deadline is not None and time.monotonic() >= deadline:
-                    job.kill_tree()
-                    outcome = Outcome(TIMEOUT, None, f"timeout: killed after {timeout:g}s")
-                elif self._until_heartbeat() == 0:
-                    attempt_started = time.monotonic()
-                    beat = self._renew(claim, job, renewed)
-                    if beat is None:
-                        continue  # the database failed: the run goes on, the renewal is tried again
-                    renewed = attempt_started  # the database counts the new lease from the call's start
-                    if beat.lease_held:
-                        self.lease_guard.renewed(renewed, self.lease_seconds)
-                    if not beat.lease_held:
-                        # Another worker took the job over: stop our copy so it never runs twice at once.
-                        job.kill_tree()
-                        log.warning("worker %s: lost the lease of job %s; stopped its run", self.id, claim.id)
-                        return None
-                    cancel_requested = beat.cancel_requested
-                elif time.monotonic() >= next_flush:
-                    next_flush = time.monotonic() + OUTPUT_FLUSH_SECONDS
-                    size = job.output_size()
-                    if size != flushed_size:
-                        flushed_size = size
-                        cancel_requested = self._flush_output(claim, job)
-                if cancel_requested and outcome is None:
-                    job.kill_tree()
-                    outcome = Outcome(CANCELLED, None, "cancelled by request while running: its process tree"
-                                      " was stopped")
-                _drain(self._signal_read)
-            return self._record(claim, outcome, *job.output_snapshot())
-        finally:
-            self.lease_guard.disarm()
-            if job.exit_status is None:
-                job.kill_tree()  # leaving early (an error): the run must not go on unsupervised
-            job.close()
+    def _grace_left(self):
+        """Seconds the running jobs may still take after a stop signal (None: no limit applies)."""
+        if self.signals_received and self._signalled_at is None:
+            self._signalled_at = time.monotonic()
+        if self._signalled_at is None or self.stop_grace is None:
+            return None
+        return max(0.0, self._signalled_at + self.stop_grace - time.monotonic())
 
-    def _renew(self, claim, job, renewed):
-        """Heartbeat during a run. A database error does not abandon the run (it used to: the job went on running,
-        unsupervised, while its lease expired and another worker ran it again): it is logged and None returned;
-        once the lease has gone unrenewed for lease_timeout, another worker may take the job over, so the run is
-        stopped first and the error raised again."""
-        try:
-            return self._heartbeat(claim, job)
-        except self.store.Error as error:
-            self._next_heartbeat = time.monotonic() + min(HEARTBEAT_MAX_SECONDS, self.lease_seconds / 3)
-            if time.monotonic() - renewed < self.lease_seconds:
-                log.error("worker %s: could not renew the lease of job %s: %s; trying again", self.id, claim.id,
-                          error)
-                return None
-            job.kill_tree()
-            log.error("worker %s: could not renew the lease of job %s for %.0fs (%s); stopped its run, which another"
-                      " worker will run again", self.id, claim.id, time.monotonic() - renewed, error)
-            raise
-
-    def _flush_output(self, claim, job):
-        """Store the running job's output tail; True when the job was cancelled meanwhile. Best effort:
-        a database error is logged and the run goes on (the next flush or the result catches up)."""
-        try:
-            return self.store.flush_output(claim, *job.output_snapshot())
-        except self.store.Error as error:
-            log.warning("worker %s: could not store the output of job %s so far: %s", self.id, claim.id, error)
-            return False
-
-    def _record(self, claim, outcome, output, output_offset=0):
-        """Store the outcome, and claim the next job in the same transaction unless the worker is stopping or its
-        heartbeat is due (the loop's turn: leases of lost workers are handed back there); return that claim or
-        None. A database error is retried until the database answers (a result that comes back after the lease
-        ran out is refused there, fenced by the claim's token, if another worker took the job over; else it
-        counts: the job does not run again for nothing). Only a stopping worker gives up, once the lease is over."""
-        take_next = not self.stopping and time.monotonic() < self._next_heartbeat
-        if take_next:
-            self.watcher.drain()  # before the claim, so no later change goes unnoticed
-        error_wait = ERROR_WAIT_MIN_SECONDS
-        give_up = time.monotonic() + self.lease_seconds
-        next_claim = None
-        while True:
-            now = now_ms()
-            self._claimed_at = time.monotonic()
-            try:
-                if take_next:
-                    transition, next_claim = self.store.finish_run_and_claim_next(
-                        claim, outcome, output, self.id, self.lease_seconds, now, output_offset, self.queues)
-                else:
-                    transition = self.store.finish_run(claim, outcome, output, now, output_offset)
-                break
-            except InvalidInput as error:
-                # The database refused a value of this run (its output): record the run without it rather than
-                # try again forever while the lease runs out and the job runs twice.
-                if output.startswith(UNSTORABLE_OUTPUT):
-                    raise
-                log.error("worker %s: could not store the output of job %s: %s", self.id, claim.id, error)
-                output, output_offset = f"{UNSTORABLE_OUTPUT}: {error}]", 0
-            except self.store.Error as error:
-                if self.stopping and time.monotonic() + error_wait > give_up:
-                    raise
-                log.error("worker %s: could not record job %s: %s; trying again", self.id, claim.id, error)
-                time.sleep(error_wait)
-                error_wait = min(error_wait * 2, ERROR_WAIT_MAX_SECONDS)
-        if transition is None:
-            log.warning("worker %s: job %s was handed to another worker; result dropped", self.id, claim.id)
-        else:
-            log.info("job %s attempt %d: %s -> %s", claim.id, claim.attempt,
-                     outcome.error or "exit 0", transition.state)
-        return next_claim
+    def _until_schedule_due(self):
+        """Seconds until a schedule's next slot is due, as the last firing found (no limit without one)."""
+        if self._schedule_due is None:
+            return HEARTBEAT_MAX_SECONDS
+        return max(0.0, (self._schedule_due - now_ms()) / 1000)
 
 
 def _exit_outcome(status):
