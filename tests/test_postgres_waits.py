@@ -94,7 +94,7 @@ def test_a_reclaim_that_read_an_expired_job_before_another_hand_back_never_reope
 def test_every_connection_of_a_postgresql_store_bounds_its_waits_and_follows_lease_timeout(pg_url):
     store = open_store(pg_url)
     pooled = open_store(pg_url, pooled=True)
-    watcher = store.change_watcher()
+    watcher = pooled.change_watcher()  # a pooled store's watcher has a connection of its own
     try:
         # lease_timeout 30 (the default): a third of it for locks, an idle transaction and an unanswered network
         for connection in (store.connection, pooled.connection, watcher._connection):

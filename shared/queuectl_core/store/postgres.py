@@ -227,10 +227,13 @@ class PostgresStore(Store):
         return {row[0] for row in self.connection.execute("SELECT id FROM jobs WHERE id = ANY(%s)", (ids,))}
 
     def change_watcher(self):
-        """LISTEN on the jobs channel: a NOTIFY from any host wakes the waiting worker at once."""
-        from .postgres_watch import NotifyWatcher
+        """LISTEN on the jobs channel: a NOTIFY from any host wakes the waiting worker at once. A store of its own
+        (a worker's) listens on its one connection; a pooled one on a connection of the watcher's own."""
+        from .postgres_watch import NotifyWatcher, SharedNotifyWatcher
 
-        return NotifyWatcher(self.url, self._lease if self._pool is None else bounded.DEFAULT_LEASE)
+        if self._pool is None:
+            return SharedNotifyWatcher(self)
+        return NotifyWatcher(self.url, bounded.DEFAULT_LEASE)
 
 
 def _safe(url):

@@ -1,4 +1,4 @@
-"""The PostgreSQL backend's change watcher: a connection that LISTENs for the NOTIFY of new jobs.
+"""The PostgreSQL backend's change watchers: a connection that LISTENs for the NOTIFY of new jobs.
 
 The watcher only speeds a worker up (it still looks at the queue a few times a second), so its trouble must never
 stop the real work: drain() never raises, and a dropped connection is opened again lazily by fileno(), whose
@@ -71,3 +71,63 @@ class NotifyWatcher:
         """Close the listening connection."""
         if self._connection is not None:
             self._connection.close()
+
+
+class SharedNotifyWatcher:
+    """LISTEN on the store's own connection, so that a worker holds one connection to the server whatever its
+    number of slots (a separate listening connection doubled the count: 200 slots over 4 processes took 8).
+
+    Notifications come in two ways: while the connection is idle, they wait in its socket (readable: drain() takes
+    them); during the store's own statements, psycopg hands them to the handler below. The LISTEN is issued again
+    whenever the store has opened a new connection (after a drop), and drain() then reports a change once, since
+    notifications sent meanwhile are lost."""
+
+    works = True
+
+    def __init__(self, store):
+        self._store = store
+        self._listening_on = None
+        self._notified = False
+
+    def _on_notify(self, notification):
+        self._notified = True
+
+    def _listen(self):
+        """The store's connection, listening (again, if it is a new one)."""
+        with self._store._translated():
+            connection = self._store._live()
+            if connection is not self._listening_on:
+                connection.add_notify_handler(self._on_notify)
+                connection.execute(f"LISTEN {CHANNEL}")
+                self._listening_on, self._notified = connection, True
+        return connection
+
+    def fileno(self):
+        """The store's connection's socket; DatabaseError when it cannot be opened or listened on."""
+        return self._listen().fileno()
+
+    def drain(self):
+        """Consume pending notifications without blocking; True if there was one (or the connection changed or
+        dropped: the caller looks at the queue once). Never raises."""
+        connection = self._listening_on
+        changed, self._notified = self._notified, False
+        if connection is None or connection.closed or connection is not self._store.connection:
+            return True
+        try:
+            connection.pgconn.consume_input()
+            while connection.pgconn.notifies() is not None:
+                changed = True
+        except psycopg.Error:
+            connection.close()  # the store opens a new one at its next call; fileno() listens on it
+            return True
+        return changed
+
+    def close(self):
+        """Stop listening (the connection is the store's: it stays open)."""
+        connection = self._listening_on
+        self._listening_on = None
+        if connection is not None and not connection.closed:
+            try:
+                connection.execute(f"UNLISTEN {CHANNEL}")
+            except psycopg.Error:
+                pass
