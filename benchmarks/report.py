@@ -27,7 +27,8 @@ def _peer(callable_, *args, **kwargs):
         return {"skipped": f"failed: {error!r}"}
 
 
-ORDER = ("raw_spawn", "throughput", "pickup", "idle_cpu", "claim_flat", "claim_flow", "claim_flow_held",
+ORDER = ("raw_spawn", "throughput", "throughput_slots", "pickup", "idle_cpu", "pickup_slots", "slots_memory",
+         "slots_pg_connections", "claim_flat", "claim_flow", "claim_flow_held",
          "throughput_ab", "bulk_ab",
          "claims_ab",
          "enqueue_python", "enqueue_bulk",

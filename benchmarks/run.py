@@ -29,7 +29,7 @@ from run_workers import run_latency, run_throughput  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 LATEST = os.path.join(RESULTS, "latest.json")
-SECTIONS = ("throughput", "latency", "claims", "enqueue", "reads", "batch", "postgres", "flow")
+SECTIONS = ("throughput", "latency", "slots", "claims", "enqueue", "reads", "batch", "postgres", "flow")
 
 
 def main(argv=None):
@@ -107,6 +107,10 @@ def _run(args, sections, began):
         rows += run_enqueue(args.quick, sections, pg)[0]
     if "batch" in sections:
         rows += run_batch(args.quick)
+    if "slots" in sections:
+        from slots import run_slots
+
+        rows += run_slots(args.quick)
     if "flow" in sections:
         from flow import run_flow
 

@@ -3,6 +3,8 @@
 from report import _peer, figure, log
 
 PG_WORKERS = (2, 4, 8)
+SLOTS = 4  # the throughput row of `--count 2 --concurrency SLOTS` (issue 16)
+IDLE_SLOTS = 50  # the idle row of one worker process with that many slots
 PEERS = ("huey", "rq-simple", "rq")
 
 
@@ -29,12 +31,14 @@ def run_throughput(quick, sections, pg):
         log(f"{system}, {count} workers, {jobs} jobs: {rate:.0f}/s; CPU ms per job {result.get('cpu_ms_per_job')}")
         return rate
 
-    raw, ours, pg_rounds, async_rounds = [], [], {}, []
+    raw, ours, slotted, pg_rounds, async_rounds = [], [], [], {}, []
     for rep in range(reps):  # interleaved: the machine's limit and queuectl at the same moments
         if base:
             raw.append(spawn.spawn_rate(2, 2.0))
             log(f"raw spawn from 2 processes: {raw[-1]:.0f}/s")
         ours.append(measure("queuectl", 2))
+        if base:
+            slotted.append(measure(f"queuectl-slots-{SLOTS}", 2))
         if pg:
             pg_rounds.setdefault(2, []).append(measure("queuectl-postgres", 2))
             async_rounds.append(measure("queuectl-postgres-async", 2))
@@ -87,6 +91,15 @@ def run_throughput(quick, sections, pg):
                         f"{preexec_spawn:.0f}/s)", peers=peers, rounds=ours, preexec_fallback=preexec,
                    preexec_fallback_spawn_rate=preexec_spawn),
         ]
+        slots_rate = statistics.median(slotted)
+        slots_ratio = slots_rate / raw_rate
+        cpu_one, cpu_slots = _cpu_median(cpu.get(("queuectl", 2))), _cpu_median(cpu.get((f"queuectl-slots-{SLOTS}", 2)))
+        rows.append(figure(
+            "throughput_slots", f"no-op jobs, 2 worker processes × {SLOTS} slots (--concurrency {SLOTS}), {jobs} jobs",
+            slots_rate, "/s", "≥ 0.75 × raw spawn rate", slots_ratio >= 0.75, slots_ratio,
+            note=f"median of {reps}; rounds {', '.join(f'{r:.0f}' for r in slotted)}; {slots_rate / our_rate:.2f} × "
+                 f"--count 2 alone in the same rounds; worker CPU per job {cpu_slots['workers']:.2f} ms against "
+                 f"{cpu_one['workers']:.2f} ms with one slot", rounds=slotted, cpu_ms_per_job=cpu_slots))
         series.update({"raw_spawn_by_processes": raw_by_processes, "preexec_fallback_2_workers": preexec,
                        "peer_throughput_2_workers": {k: v.get("jobs_per_second") for k, v in peers.items()}})
     if pg:
@@ -146,6 +159,16 @@ def run_latency(quick, sections, pg):
         for name in ("huey", "rq-simple"):
             peers[name] = _peer(latency.pickup, name, samples)
             log(f"peer {name} pickup: {peers[name]}")
+        slotted = latency.pickup(f"queuectl-slots-{IDLE_SLOTS}", samples)
+        log(f"queuectl pickup with --concurrency {IDLE_SLOTS}: {slotted}")
+        rows += [
+            figure("pickup_slots", f"idle pickup and idle CPU, 1 worker process with --concurrency {IDLE_SLOTS}",
+                   slotted["median_ms"], "ms", "≤ 5 ms, CPU < 1 %",
+                   slotted["median_ms"] <= 5 and slotted["idle_cpu_percent"] < 1, slotted["median_ms"] / 5,
+                   note=f"p90 {slotted['p90_ms']:.1f} ms, {slotted['samples']} jobs; idle CPU "
+                        f"{slotted['idle_cpu_percent']:.2f} % over {slotted['idle_cpu_window_seconds']:g} s",
+                   **slotted),
+        ]
         rows += [
             figure("pickup", "idle pickup, enqueue to start, median (1 worker)", ours["median_ms"], "ms", "≤ 5 ms",
                    ours["median_ms"] <= 5, ours["median_ms"] / 5,

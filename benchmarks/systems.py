@@ -46,7 +46,7 @@ class Queuectl(System):
     PREEXEC_WORKER = ("import queuectl_worker.launch as launch; launch.method = lambda: \"preexec\"; "
                       "from queuectl_worker.main import main; main()")
 
-    def __init__(self, workers, preexec=False, backend="sqlite"):
+    def __init__(self, workers, preexec=False, backend="sqlite", concurrency=1):
         from queuectl_core.store import open_store
 
         self.workers = workers
@@ -69,7 +69,8 @@ class Queuectl(System):
         self.store = open_store(self.db)
         self.log = open(os.path.join(self.directory, "workers.log"), "wb")
         command = [PYTHON, "-c", self.PREEXEC_WORKER] if preexec else [QUEUECTL_WORKER]
-        self.process = start([*command, "--count", str(workers), "--db", self.db], stderr=self.log)
+        slots = ["--concurrency", str(concurrency)] if concurrency != 1 else []
+        self.process = start([*command, "--count", str(workers), *slots, "--db", self.db], stderr=self.log)
         wait_for(lambda: len(self.store.live_workers()) >= workers or self.process.poll() is not None, 30,
                  what="queuectl workers to register")
         if self.process.poll() is not None:
@@ -271,10 +272,12 @@ class Rq(System):
 
 
 def make(system, workers):
-    """A started system by name: queuectl, queuectl-postgres, queuectl-postgres-async, queuectl-preexec,
-    huey, rq, rq-simple."""
+    """A started system by name: queuectl, queuectl-slots-K (--concurrency K), queuectl-postgres,
+    queuectl-postgres-async, queuectl-preexec, huey, rq, rq-simple."""
     if system == "queuectl":
         return Queuectl(workers)
+    if system.startswith("queuectl-slots-"):  # queuectl-slots-K: each worker process runs K jobs at once
+        return Queuectl(workers, concurrency=int(system.rsplit("-", 1)[1]))
     if system in ("queuectl-postgres", "queuectl-postgres-async"):
         return Queuectl(workers, backend=system.removeprefix("queuectl-"))
     if system == "queuectl-preexec":
