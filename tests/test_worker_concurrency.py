@@ -160,3 +160,40 @@ def test_a_worker_process_holds_one_postgresql_connection_whatever_its_slots(pg_
         wait_for(lambda: finished(store, *ids), 30, message="the jobs to finish")
     finally:
         store.close()
+
+
+def test_queuectl_worker_start_passes_its_concurrency_and_the_environment_sets_the_default(
+        store, db_path, processes):
+    from helpers import QUEUECTL
+
+    ids = [enqueue(store, "sleep 1.5", id=f"c{n}") for n in range(2)]
+    cli = processes.start([QUEUECTL, "worker", "start", "--concurrency", "2", "--burst"],
+                          env={"QUEUECTL_DB": str(db_path), **QUIET})
+    assert cli.wait(timeout=60) == 0, processes.log(cli)
+    runs = [history(store, job_id)[0] for job_id in ids]
+    assert runs[0]["worker_id"] == runs[1]["worker_id"]  # one process ran both, at once
+    assert max(run["started_at"] for run in runs) < min(run["finished_at"] for run in runs)
+    processes.start_workers(db_path, env={"QUEUECTL_CONCURRENCY": "3", **QUIET})
+    wait_for(lambda: store.live_workers(), 30, message="the worker to register")
+    assert store.live_workers()[0]["concurrency"] == 3
+
+
+def test_a_concurrency_out_of_range_is_refused_with_a_clear_message(tmp_path):
+    import subprocess
+
+    from helpers import QUEUECTL, QUEUECTL_WORKER, assert_no_traceback
+
+    def refused(result, *words):
+        assert result.returncode == 2, (result.returncode, result.stderr)
+        assert_no_traceback(result)
+        for word in words:
+            assert word in result.stderr, (word, result.stderr)
+
+    db = {"QUEUECTL_DB": str(tmp_path / "queue.db")}
+    refused(run_cli(db["QUEUECTL_DB"], "worker", "start", "--concurrency", "0"), "--concurrency", "1<=x<=256")
+    for value in ("0", "257", "many"):
+        refused(subprocess.run([QUEUECTL_WORKER, "--concurrency", value], capture_output=True, text=True,
+                               env={**os.environ, **db}, timeout=30), "--concurrency", "from 1 to 256")
+    refused(subprocess.run([QUEUECTL, "worker", "start"], capture_output=True, text=True, timeout=30,
+                           env={**os.environ, **db, "QUEUECTL_CONCURRENCY": "lots"}),
+            "QUEUECTL_CONCURRENCY", "from 1 to 256")

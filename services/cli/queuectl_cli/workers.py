@@ -17,8 +17,9 @@ def worker():
 @worker.command()
 @click.option("--count", "-c", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Worker processes to run.")
-@click.option("--concurrency", type=click.IntRange(1, 256), default=1, show_default=True,
-              help="Jobs each worker process runs at once (one database connection per process).")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=None,
+              help="Jobs each worker process runs at once, one database connection per process"
+                   " (default: $QUEUECTL_CONCURRENCY, else 1).")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Kill a run after this many seconds (a job's own timeout wins).")
 @click.option("--burst", is_flag=True, help="Exit once no job (of its queues) is pending, processing or failed.")
@@ -37,7 +38,9 @@ def start(ctx, count, concurrency, timeout, burst, queues, job_dir):
     from queuectl_core.secret_env import exec_without_secrets
 
     # -P: the worker's modules never come from the current directory, where a job may have written files.
-    args = [sys.executable, "-P", "-m", "queuectl_worker", "--count", str(count), "--concurrency", str(concurrency)]
+    args = [sys.executable, "-P", "-m", "queuectl_worker", "--count", str(count)]
+    if concurrency is not None:
+        args += ["--concurrency", str(concurrency)]
     if timeout is not None:
         args += ["--timeout", repr(timeout)]
     if burst:

@@ -45,6 +45,14 @@ def _queue_name(text):
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _concurrency_from_environment():
+    text = os.environ.get("QUEUECTL_CONCURRENCY")
+    try:
+        return _positive_int(text) if text else 1
+    except argparse.ArgumentTypeError as error:
+        _refuse(f"QUEUECTL_CONCURRENCY {error}")
+
+
 def _grace_from_environment():
     text = os.environ.get("QUEUECTL_STOP_GRACE")
     try:
@@ -106,9 +114,9 @@ def parse_args(argv):
     """The worker's command line."""
     parser = argparse.ArgumentParser(prog="queuectl-worker", description="Run queuectl worker processes.")
     parser.add_argument("--count", type=_positive_int, default=1, help="worker processes to run (default 1)")
-    parser.add_argument("--concurrency", type=_positive_int, default=1,
-                        help="jobs each worker process runs at once (default 1): --count N --concurrency K runs up"
-                             " to N x K jobs on N database connections")
+    parser.add_argument("--concurrency", type=_positive_int, default=None,
+                        help="jobs each worker process runs at once (default: $QUEUECTL_CONCURRENCY, else 1):"
+                             " --count N --concurrency K runs up to N x K jobs on N database connections")
     parser.add_argument("--timeout", type=_positive_seconds, default=None,
                         help="kill a run after this many seconds (jobs may set their own timeout)")
     parser.add_argument("--burst", action="store_true",
@@ -131,6 +139,8 @@ def main(argv=None):
     """Start the supervisor and its workers; exit 0 after a graceful stop."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    if args.concurrency is None:
+        args.concurrency = _concurrency_from_environment()
     if not args.health and has_secrets():
         # A job can read /proc/PID/environ of its worker and supervisor: start again without the service's
         # secrets (PGPASSWORD travels outside the environment block). -P: not from the current directory.
