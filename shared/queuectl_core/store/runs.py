@@ -171,7 +171,8 @@ class RunsMixin:
                                                           "started": started, "now": now, "stats": stats_json,
                                                           "concurrency": concurrency})
             if claims:
-                for seq, cancel_requested in connection.execute(*self._renewal(claims, now + int(lease_seconds * 1000))):
+                renewal = self._renewal(claims, now + int(lease_seconds * 1000))
+                for seq, cancel_requested in connection.execute(*renewal):
                     held.add(seq)
                     if cancel_requested:
                         cancelled.add(seq)
