@@ -197,3 +197,24 @@ def test_a_concurrency_out_of_range_is_refused_with_a_clear_message(tmp_path):
     refused(subprocess.run([QUEUECTL, "worker", "start"], capture_output=True, text=True, timeout=30,
                            env={**os.environ, **db, "QUEUECTL_CONCURRENCY": "lots"}),
             "QUEUECTL_CONCURRENCY", "from 1 to 256")
+
+
+def test_limits_hold_inside_one_worker_with_free_slots(store, db_path, processes):
+    # 6 slots, but the key lets 2 run at once and the queue 3: a worker never fills its slots past a limit.
+    keyed = [enqueue(store, "sleep 0.6", id=f"k{n}", concurrency_key="deploy", concurrency_limit=2) for n in range(4)]
+    store.set_queue_limit("batch", 3)
+    queued = [enqueue(store, "sleep 0.6", id=f"q{n}", queue="batch") for n in range(5)]
+    workers = processes.start_workers(db_path, "--concurrency", "6", "--burst", env=QUIET)
+    assert workers.wait(timeout=60) == 0, processes.log(workers)
+
+    def most_at_once(job_ids):
+        runs = [history(store, job_id)[0] for job_id in job_ids]
+        events = sorted([(run["started_at"], 1) for run in runs] + [(run["finished_at"], -1) for run in runs])
+        running = peak = 0
+        for _, change in events:  # an end and a start at the same millisecond: the end first
+            running += change
+            peak = max(peak, running)
+        return peak
+
+    assert most_at_once(keyed) == 2
+    assert most_at_once(queued) == 3
