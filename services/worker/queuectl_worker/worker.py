@@ -213,6 +213,9 @@ class Worker:
         if self._record_failing_since is None:
             self._record_failing_since = now
         if self.stopping and now + self._record_error_wait > self._record_failing_since + self.lease_seconds:
+            log.error("worker %s: gave up recording %s after %.0fs: %s", self.id,
+                      ", ".join(claim.id for claim, *_ in self.ended), now - self._record_failing_since, error)
+            self.ended = []  # their leases are over: another worker runs them again
             raise error
         log.error("worker %s: could not record %d run%s (%s): %s; trying again", self.id, len(self.ended),
                   "s" if len(self.ended) != 1 else "", ", ".join(claim.id for claim, *_ in self.ended), error)
@@ -267,6 +270,10 @@ class Worker:
         take in what came."""
         fds = [self._signal_read]
         watching = self.watcher.works and self.free_slots and not self._claim_due
+        if watching and self.watcher.drain():
+            # A change came in meanwhile (on PostgreSQL, during one of this worker's own statements: its one
+            # connection also listens, and the notification was taken in then): look at once.
+            self._claim_due, watching, timeout = True, False, 0.0
         if watching:
             fds.append(self.watcher.fileno())
         for run in self.runs:
