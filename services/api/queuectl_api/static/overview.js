@@ -10,23 +10,68 @@ function figures(stats) {
   return `${stats.cpu_percent.toFixed(1)} % · ${formatBytes(stats.memory_bytes)}`;
 }
 
-function workerRow(worker, now) {
+// A worker's running jobs beyond these wait behind a "+N more" button: a worker of 50 slots stays a few lines tall.
+const SHOWN_JOBS = 5;
+const expanded = new Set(); // the workers whose every job is shown: kept across the refreshes, which redraw the rows
+
+// The jobs a worker runs, longest running first (a server older than slots sends only current_job).
+function runningJobs(worker) {
+  if (Array.isArray(worker.jobs)) return worker.jobs;
+  return worker.current_job ? [{ id: worker.current_job, started_at: worker.current_job_started_at }] : [];
+}
+
+function slotsCell(worker, busy) {
+  const total = worker.concurrency || 1;
+  return el("td", { class: "num slots", "data-slots": `${busy}/${total}` },
+    el("meter", { min: 0, max: total, value: busy, title: `${busy} of ${total} slots busy` }),
+    el("span", { text: `${busy}/${total}` }));
+}
+
+function jobItem(job, now) {
+  const running = job.started_at ? formatAge(now - new Date(job.started_at).getTime()) : "–";
+  return el("li", {},
+    el("a", { href: `/jobs/${encodeURIComponent(job.id)}`, class: "mono", text: job.id }),
+    el("span", { class: "muted run-time", text: running }));
+}
+
+// Up to SHOWN_JOBS jobs in the row; past that the first few and "+N more", which opens every job in a row of its
+// own under the worker, as wide as the table (a grid of 50 jobs in a dozen lines).
+function jobsCell(worker, jobs, now, open) {
+  if (jobs.length === 0) return el("td", {}, el("span", { class: "muted", text: "idle" }));
+  if (jobs.length <= SHOWN_JOBS) return el("td", { class: "jobs-cell" }, el("ul", { class: "slot-jobs" }, jobs.map((job) => jobItem(job, now))));
+  const shown = open ? [] : jobs.slice(0, SHOWN_JOBS - 1);
+  const toggle = el("button", {
+    type: "button", class: "link more-jobs", "aria-expanded": String(open),
+    text: open ? `Show fewer (${jobs.length} below)` : `+${jobs.length - shown.length} more`,
+    onclick: () => {
+      if (expanded.has(worker.id)) expanded.delete(worker.id);
+      else expanded.add(worker.id);
+      stats.now();
+    },
+  });
+  return el("td", { class: "jobs-cell" }, el("ul", { class: "slot-jobs" }, shown.map((job) => jobItem(job, now))), toggle);
+}
+
+function workerRows(worker, now) {
   const stats = worker.stats || {};
-  const job = worker.current_job
-    ? el("a", { href: `/jobs/${encodeURIComponent(worker.current_job)}`, class: "mono", text: worker.current_job })
-    : el("span", { class: "muted", text: "idle" });
-  const running = worker.current_job_started_at ? formatAge(now - new Date(worker.current_job_started_at).getTime()) : "–";
+  const jobs = runningJobs(worker);
+  const open = expanded.has(worker.id) && jobs.length > SHOWN_JOBS;
   const name = el("span", { class: "mono", text: worker.id });
   const stopping = worker.stop_requested ? el("span", { class: "badge state-failed", text: "stopping" }) : null;
-  return el("tr", {},
-    el("td", {}, name, " ", stopping),
+  const row = el("tr", { "data-worker": worker.id, class: open ? "expanded" : null },
+    el("td", { class: "worker-id" }, name, " ", stopping),
     el("td", { text: worker.host }),
     el("td", { class: "num", text: worker.pid }),
-    el("td", {}, job),
-    el("td", { class: "num", text: running }),
+    slotsCell(worker, jobs.length),
+    jobsCell(worker, jobs, now, open),
     el("td", { class: "num", text: formatAgo(worker.heartbeat_at, now) }),
     el("td", { class: "num", text: figures(stats.worker) }),
     el("td", { class: "num", text: figures(stats.job) }));
+  if (!open) return [row];
+  const every = el("tr", { class: "worker-jobs", "data-jobs-of": worker.id },
+    el("td", { colspan: 8 }, el("ul", { class: "slot-jobs all", "aria-label": `jobs running on ${worker.id}` },
+      jobs.map((job) => jobItem(job, now)))));
+  return [row, every];
 }
 
 async function refreshStats() {
@@ -37,7 +82,7 @@ async function refreshStats() {
   }
   const now = Date.now();
   const body = document.querySelector("#workers tbody");
-  const rows = data.workers.map((worker) => workerRow(worker, now));
+  const rows = data.workers.flatMap((worker) => workerRows(worker, now));
   if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 8, class: "empty", text: "No live workers." })));
   replaceChildren(body, rows);
   document.getElementById("worker-count").textContent = `${data.workers.length} live`;
