@@ -13,12 +13,7 @@ function figures(stats) {
 // A worker's running jobs beyond these wait behind a "+N more" button: a worker of 50 slots stays a few lines tall.
 const SHOWN_JOBS = 5;
 const expanded = new Set(); // the workers whose every job is shown: kept across the refreshes, which redraw the rows
-
-// The jobs a worker runs, longest running first (a server older than slots sends only current_job).
-function runningJobs(worker) {
-  if (Array.isArray(worker.jobs)) return worker.jobs;
-  return worker.current_job ? [{ id: worker.current_job, started_at: worker.current_job_started_at }] : [];
-}
+let refocus = null; // the worker whose "+N more" / "Show fewer" was clicked: its new button gets the focus back
 
 function slotsCell(worker, busy) {
   const total = worker.concurrency || 1;
@@ -38,23 +33,25 @@ function jobItem(job, now) {
 // own under the worker, as wide as the table (a grid of 50 jobs in a dozen lines).
 function jobsCell(worker, jobs, now, open) {
   if (jobs.length === 0) return el("td", {}, el("span", { class: "muted", text: "idle" }));
-  if (jobs.length <= SHOWN_JOBS) return el("td", { class: "jobs-cell" }, el("ul", { class: "slot-jobs" }, jobs.map((job) => jobItem(job, now))));
-  const shown = open ? [] : jobs.slice(0, SHOWN_JOBS - 1);
+  const shown = jobs.length <= SHOWN_JOBS ? jobs : open ? [] : jobs.slice(0, SHOWN_JOBS - 1);
+  const list = el("ul", { class: "slot-jobs" }, shown.map((job) => jobItem(job, now)));
+  if (jobs.length <= SHOWN_JOBS) return el("td", { class: "jobs-cell" }, list);
   const toggle = el("button", {
     type: "button", class: "link more-jobs", "aria-expanded": String(open),
     text: open ? `Show fewer (${jobs.length} below)` : `+${jobs.length - shown.length} more`,
     onclick: () => {
       if (expanded.has(worker.id)) expanded.delete(worker.id);
       else expanded.add(worker.id);
+      refocus = worker.id;
       stats.now();
     },
   });
-  return el("td", { class: "jobs-cell" }, el("ul", { class: "slot-jobs" }, shown.map((job) => jobItem(job, now))), toggle);
+  return el("td", { class: "jobs-cell" }, list, toggle);
 }
 
 function workerRows(worker, now) {
   const stats = worker.stats || {};
-  const jobs = runningJobs(worker);
+  const jobs = worker.jobs; // longest running first
   const open = expanded.has(worker.id) && jobs.length > SHOWN_JOBS;
   const name = el("span", { class: "mono", text: worker.id });
   const stopping = worker.stop_requested ? el("span", { class: "badge state-failed", text: "stopping" }) : null;
@@ -84,7 +81,18 @@ async function refreshStats() {
   const body = document.querySelector("#workers tbody");
   const rows = data.workers.flatMap((worker) => workerRows(worker, now));
   if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 8, class: "empty", text: "No live workers." })));
+  // Redrawn every 2 s: an open list of jobs keeps where it was scrolled to, a clicked toggle keeps the focus.
+  const scrolled = new Map([...body.querySelectorAll("tr[data-jobs-of]")].map(
+    (row) => [row.dataset.jobsOf, row.querySelector(".slot-jobs").scrollTop]));
   replaceChildren(body, rows);
+  for (const row of body.querySelectorAll("tr[data-jobs-of]")) {
+    if (scrolled.has(row.dataset.jobsOf)) row.querySelector(".slot-jobs").scrollTop = scrolled.get(row.dataset.jobsOf);
+  }
+  if (refocus !== null) {
+    const row = [...body.querySelectorAll("tr[data-worker]")].find((candidate) => candidate.dataset.worker === refocus);
+    row?.querySelector(".more-jobs")?.focus();
+    refocus = null;
+  }
   document.getElementById("worker-count").textContent = `${data.workers.length} live`;
   showPaused(data.paused);
 }
