@@ -147,6 +147,30 @@ def enqueue(store, command, **fields):
     return store.enqueue(check_job({"command": command, **fields}))["id"]
 
 
+def busy_worker(store, worker_id, concurrency, running_for, host="host", pid=4242):
+    """Register `worker_id` with `concurrency` slots and make it run one job per entry of `running_for` (seconds
+    since the run began), through the real store (register_worker, claim_many: one call for the jobs of the same
+    start); returns the job ids, longest running first. Each job is enqueued and claimed at its start, so no job
+    enqueued since (due later) is claimed; by the plain claim, as the claim of a named queue starts runs now."""
+    from itertools import groupby
+
+    from queuectl_core.timeutil import now_ms
+    from queuectl_core.validation import check_job
+
+    now = now_ms()
+    store.register_worker(worker_id, host, pid, now=now, concurrency=concurrency)
+    job_ids = []
+    for seconds, group in groupby(sorted(running_for, reverse=True)):
+        began = now - int(seconds * 1000)
+        started = [f"{worker_id}-job-{len(job_ids) + index}" for index in range(len(list(group)))]
+        for job_id in started:
+            store.enqueue(check_job({"command": "sleep 600", "id": job_id}), now=began)
+        claimed = store.claim_many(worker_id, 3600, len(started), now=began)
+        assert [claim.id for claim in claimed] == started
+        job_ids += started
+    return job_ids
+
+
 def state_of(store, job_id):
     """The job's current state."""
     return store.get_job(job_id)["state"]

@@ -6,7 +6,7 @@ import re
 
 import pytest
 from api.api_support import TOKEN, free_port, start_gunicorn
-from helpers import run_cli
+from helpers import busy_worker, run_cli
 from queuectl_core.store import open_store
 from queuectl_core.validation import check_job
 from test_history_paging import job_with_runs
@@ -191,4 +191,25 @@ def test_audit_and_history_paging_say_the_same_through_the_api(sides, tmp_path):
     entries = json.loads(run_cli(nowhere, "audit", "--json", env=remote_env).stdout)
     assert [entry["action"] for entry in entries] == ["worker-stop", "purge", "cancel", "config-set", "resume",
                                                       "pause", "cancel"]
+    assert not nowhere.exists()
+
+
+def test_workers_with_slots_are_listed_the_same_through_the_api(sides, tmp_path):
+    """Issue 16: `worker list` (the table, --all, --json) and `status` show each worker's slots and running jobs."""
+    local, served, remote_env = sides
+    nowhere = tmp_path / "never-created.db"
+    for where in (local, served):  # the same workers and runs on both (run times under a minute: see AGO)
+        store = open_store(str(where))
+        busy_worker(store, "w4", 4, [18, 15, 12])
+        busy_worker(store, "w8", 8, [25, 24, 23, 22, 21, 20, 19])
+        store.register_worker("w1", "host", 7)
+        store.close()
+    for args in (["worker", "list"], ["worker", "list", "--all"], ["worker", "list", "--json"], ["status"],
+                 ["status", "--json"]):
+        shown = same_on_both(local, nowhere, remote_env, args).stdout
+        assert "4/4" not in shown and ("3/4" in shown or '"concurrency": 4' in shown), args
+    assert "+3 more" in run_cli(nowhere, "worker", "list", env=remote_env).stdout
+    listed = json.loads(run_cli(nowhere, "worker", "list", "--json", env=remote_env).stdout)
+    assert [(worker["id"], worker["concurrency"], len(worker["jobs"])) for worker in listed] == [
+        ("w4", 4, 3), ("w8", 8, 7), ("w1", 1, 0)]
     assert not nowhere.exists()

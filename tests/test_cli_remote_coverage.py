@@ -36,7 +36,7 @@ RUNS = {
     "queue rate": [["deploy", "10/m"], ["deploy", "none"]],
     "config get": [[], ["max_retries"]],
     "config set": [["max_retries", "4"]],
-    "worker list": [[], ["--json"]],
+    "worker list": [[], ["--json"], ["--all"]],
     "worker stop": [[]],
     "schedule add": [["hourly", "--every", "1h", '{"command": "true"}'],
                      ["nightly", "--cron", "0 2 * * *", "--tz", "Europe/Berlin", '{"command": "true"}']],

@@ -1,101 +1,26 @@
-"""The dashboard in a real headless Chromium (Debian's, driven by Playwright) against real gunicorn and workers."""
+"""The dashboard in a real headless Chromium (Debian's, driven by Playwright) against real gunicorn and workers.
+
+The fixtures (browser, site, store, session_state, page) are browser_support's."""
 
 import os
 import re
-import shutil
 
-import pytest
-from api_support import AUTH, READ_TOKEN, TOKEN, add_job, http_json, make_dead, start_gunicorn
-from helpers import ProcessOwner, wait_for
+import browser_support
+from api_support import AUTH, READ_TOKEN, add_job, http_json, make_dead, start_gunicorn
+from browser_support import TIMEOUT_MS, count, enqueue, expect
+from helpers import wait_for
 from queuectl_core.store import SqliteStore
 
-CHROMIUM = "/usr/bin/chromium"
-TIMEOUT_MS = 20_000  # generous: two shared cores are noisy
+# The shared fixtures, bound by name in this module so that pytest finds them here (and only here: `store` is the
+# site's, not the root conftest's).
+browser, site, store, session_state, page = (browser_support.browser, browser_support.site, browser_support.store,
+                                             browser_support.session_state, browser_support.page)
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
-if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)", allow_module_level=True)
-expect = sync_api.expect
 HOSTILE = [
     "echo '<script>alert(\"script\")</script>'",
     "echo '<img src=x onerror=alert(\"img\")>'",
     "echo \"it's \\\"quoted\\\" & <b>bold</b>\"",
 ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One Chromium for the module (never downloaded: Debian's package)."""
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """(base URL, database path) of one gunicorn shared by the module's tests (each uses its own job ids)."""
-    db_path = tmp_path_factory.mktemp("dashboard") / "queue.db"
-    owner = ProcessOwner()
-    try:
-        yield start_gunicorn(owner, db_path), db_path
-    finally:
-        owner.cleanup()
-
-
-@pytest.fixture
-def store(site):
-    opened = SqliteStore(str(site[1]))
-    yield opened
-    opened.close()
-
-
-@pytest.fixture(scope="module")
-def session_state(browser, site):
-    """Cookies of a session started through the login form (once: each test's page starts logged in)."""
-    context = browser.new_context()
-    context.set_default_timeout(TIMEOUT_MS)
-    log_in(context.new_page(), site[0])
-    state = context.storage_state()
-    context.close()
-    return state
-
-
-@pytest.fixture
-def page(browser, site, session_state):
-    """A logged-in page on the overview; fails the test if any dialog opens or the page breaks its own CSP."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, storage_state=session_state)
-    context.set_default_timeout(TIMEOUT_MS)
-    opened = context.new_page()
-    dialogs, csp_errors = [], []
-    opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    opened.on("console", lambda message: csp_errors.append(message.text)
-              if "Content Security Policy" in message.text else None)
-    opened.goto(f"{site[0]}/")
-    expect(opened.locator("#counts")).to_be_visible()
-    yield opened
-    context.close()
-    assert dialogs == [], f"a script opened a dialog: {dialogs}"
-    assert csp_errors == [], f"the page broke its own Content-Security-Policy: {csp_errors}"
-
-
-def log_in(page, base):
-    page.goto(f"{base}/")
-    expect(page).to_have_url(re.compile(r"/login\?next="))
-    page.fill("#token", TOKEN)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{base}/")
-
-
-def count(page, state):
-    return page.locator(f'#counts [data-count="{state}"]')
-
-
-def enqueue(base, job):
-    status, record = http_json("POST", f"{base}/api/v1/jobs", job, AUTH)
-    assert status == 201, record
-    return record
 
 
 def test_a_wrong_token_is_refused_on_the_login_page(browser, site):

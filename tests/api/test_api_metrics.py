@@ -1,6 +1,7 @@
 """/metrics: Prometheus text computed from the database at scrape time."""
 
 from api_support import add_job, make_dead
+from helpers import busy_worker
 from prometheus_client.parser import text_string_to_metric_families
 from queuectl_core.lifecycle import COMPLETED, Outcome
 from queuectl_core.store import SqliteStore
@@ -54,6 +55,18 @@ def test_metrics_histogram_counts_run_durations(client, db_path):
     assert samples[("queuectl_workers", ())] == 1
     assert samples[("queuectl_worker_cpu_percent", (("process", "worker"), ("worker", "w1")))] == 2.5
     assert samples[("queuectl_worker_memory_bytes", (("process", "worker"), ("worker", "w1")))] == 2048
+    store.close()
+
+
+def test_metrics_show_each_worker_s_busy_and_idle_slots(client, db_path):
+    store = SqliteStore(str(db_path))
+    busy_worker(store, "w4", 4, [30, 10, 2])
+    busy_worker(store, "w1", 1, [5])
+    store.register_worker("idle", "h", 3)
+    slots = {labels: value for (name, labels), value in scrape(client).items() if name == "queuectl_worker_slots"}
+    assert slots == {(("state", "busy"), ("worker", "w4")): 3, (("state", "idle"), ("worker", "w4")): 1,
+                     (("state", "busy"), ("worker", "w1")): 1, (("state", "idle"), ("worker", "w1")): 0,
+                     (("state", "busy"), ("worker", "idle")): 0, (("state", "idle"), ("worker", "idle")): 1}
     store.close()
 
 

@@ -5,8 +5,10 @@ import re
 import pytest
 import schemathesis
 from api_support import AUTH
+from helpers import busy_worker
 from hypothesis import HealthCheck, given, settings
 from queuectl_api import openapi
+from queuectl_core.store import open_store
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation.modes import GenerationMode
 
@@ -144,3 +146,15 @@ def test_schemathesis_without_the_right_token_gets_only_401(guessing_app, method
 
     check()
     assert statuses
+
+
+# The fuzz runs on an empty queue, whose lists of workers are empty: their records are checked here.
+@pytest.mark.parametrize("path", ["/workers", "/stats"])
+def test_workers_with_slots_and_running_jobs_answer_as_the_document_says(app, db_path, path):
+    store = open_store(str(db_path))
+    busy_worker(store, "w4", 4, [30, 10, 2])
+    store.register_worker("w1", "host", 7)
+    store.close()
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers=AUTH, config=CONFIG)
+    response = schema[path]["GET"].Case(headers=AUTH).call_and_validate()
+    assert sorted(len(worker["jobs"]) for worker in response.json()["workers"]) == [0, 3]

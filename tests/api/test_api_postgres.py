@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from api_support import AUTH, TOKEN, http_json, make_dead, start_gunicorn
+from helpers import busy_worker
 from queuectl_api import create_app
 from queuectl_core.store import open_store
 from relay import Relay
@@ -38,6 +39,18 @@ def test_gunicorn_on_postgresql_serves_the_contracts_routes(pg_url, processes):
 
 def app_on(url):
     return create_app({"QUEUECTL_DB": url, "QUEUECTL_API_TOKEN": TOKEN, "TESTING": True}).test_client()
+
+
+def test_workers_show_their_slots_and_running_jobs_in_the_api_and_the_metrics(pg_url):
+    store = open_store(pg_url)
+    jobs = busy_worker(store, "w4", 4, [30, 10, 2])
+    store.close()
+    client = app_on(pg_url)
+    [worker] = client.get("/api/v1/workers", headers=AUTH).get_json()["workers"]
+    assert worker["concurrency"] == 4 and [job["id"] for job in worker["jobs"]] == jobs
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'queuectl_worker_slots{state="busy",worker="w4"} 3.0' in metrics
+    assert 'queuectl_worker_slots{state="idle",worker="w4"} 1.0' in metrics
 
 
 def test_a_database_lost_in_the_middle_of_a_request_answers_503_with_a_json_error(pg_url):

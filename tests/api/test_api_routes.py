@@ -2,6 +2,7 @@
 
 import pytest
 from api_support import AUTH, add_job, make_dead
+from helpers import busy_worker
 from queuectl_core.store import SqliteStore
 
 JOB_KEYS = {"id", "command", "state", "attempts", "max_retries", "priority", "run_at", "timeout", "created_at",
@@ -216,6 +217,19 @@ def test_workers_lists_the_live_workers_with_their_stats(client, store):
     workers = client.get("/api/v1/workers", headers=AUTH).get_json()["workers"]
     assert [(w["id"], w["host"], w["pid"]) for w in workers] == [("w1", "host-a", 42)]
     assert workers[0]["stats"]["worker"] == {"cpu_percent": 1.5, "memory_bytes": 1000}
+
+
+def test_workers_and_stats_show_each_worker_s_slots_and_its_running_jobs(client, store):
+    jobs = busy_worker(store, "w4", 4, [30, 10, 2])
+    store.register_worker("w1", "host", 7)
+    workers = client.get("/api/v1/workers", headers=AUTH).get_json()["workers"]
+    busy, plain = sorted(workers, key=lambda worker: worker["concurrency"], reverse=True)
+    assert busy["id"] == "w4" and busy["concurrency"] == 4
+    assert [job["id"] for job in busy["jobs"]] == jobs  # longest running first
+    assert busy["jobs"][0]["started_at"] < busy["jobs"][1]["started_at"] < busy["jobs"][2]["started_at"]
+    assert (busy["current_job"], busy["current_job_started_at"]) == (jobs[0], busy["jobs"][0]["started_at"])
+    assert (plain["id"], plain["concurrency"], plain["jobs"], plain["current_job"]) == ("w1", 1, [], None)
+    assert client.get("/api/v1/stats", headers=AUTH).get_json()["workers"] == workers
 
 
 def test_settings_read_like_config_get_json(client, store):

@@ -47,12 +47,18 @@ class SnapshotCollector:
                                 labels=["worker", "process"])
         memory = GaugeMetricFamily("queuectl_worker_memory_bytes", "Resident memory of each worker and its job.",
                                    labels=["worker", "process"])
+        slots = GaugeMetricFamily("queuectl_worker_slots", "Each worker's slots (worker start --concurrency), busy"
+                                  " running a job or idle.", labels=["worker", "state"])
         for worker in workers:
+            busy = len(worker["jobs"])
+            slots.add_metric([worker["id"], "busy"], busy)
+            slots.add_metric([worker["id"], "idle"], max(0, worker["concurrency"] - busy))
             for process in ("worker", "job"):
                 figures = (worker.get("stats") or {}).get(process)
                 if isinstance(figures, dict):
                     cpu.add_metric([worker["id"], process], figures.get("cpu_percent") or 0)
                     memory.add_metric([worker["id"], process], figures.get("memory_bytes") or 0)
+        yield slots
         yield cpu
         yield memory
 

@@ -90,11 +90,20 @@ def _schemas():
                            "target": {"type": ["string", "null"]}, "details": {"type": "object"}},
         },
         "Worker": {
-            "type": "object", "required": ["id", "host", "pid", "heartbeat_at", "current_job"],
+            "type": "object", "required": ["id", "host", "pid", "heartbeat_at", "concurrency", "jobs", "current_job"],
             "properties": {
                 "id": {"type": "string"}, "host": {"type": "string"}, "pid": {"type": "integer"},
                 "started_at": TIME, "heartbeat_at": TIME, "stop_requested": {"type": "boolean"},
-                "current_job": {"type": ["string", "null"]}, "current_job_started_at": NULLABLE_TIME,
+                "concurrency": {"type": "integer", "minimum": 1,
+                                "description": "its slots: the jobs it runs at once at most (`worker start"
+                                               " --concurrency`; 1 for a plain worker)"},
+                "jobs": {"type": "array", "description": "the jobs it runs now, longest running first (as many as"
+                                                         " its busy slots)",
+                         "items": {"type": "object", "required": ["id", "started_at"],
+                                   "properties": {"id": {"type": "string"}, "started_at": NULLABLE_TIME}}},
+                "current_job": {"type": ["string", "null"], "description": "the first of `jobs`, or null (kept for"
+                                                                           " clients older than slots)"},
+                "current_job_started_at": NULLABLE_TIME,
                 "stats": {"type": ["object", "null"], "properties": {
                     "worker": figures, "job": {**figures, "type": ["object", "null"]}}},
             },

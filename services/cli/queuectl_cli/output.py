@@ -89,7 +89,7 @@ def print_audit(entries):
     print_table(["AT", "ACTOR", "ACTION", "TARGET", "DETAILS"], rows)
 
 
-def print_workers(workers):
-    """A table of live workers."""
-    for line in worker_lines(workers):
+def print_workers(workers, every_job=False):
+    """A table of live workers with their slots and running jobs (every one of them with `every_job`)."""
+    for line in worker_lines(workers, every_job):
         click.echo(line)

@@ -41,16 +41,51 @@ def duration(seconds):
     return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
 
 
-def worker_lines(workers):
-    """A table of live workers, as lines."""
+SHOWN_JOBS = 5  # a worker's lines in a table at most: past that, its longest running jobs and "+N more"
+
+
+def running_jobs(worker):
+    """The jobs a worker record runs, [{"id", "started_at"}], longest running first (a record from an API older
+    than slots has only `current_job`)."""
+    if "jobs" in worker:
+        return worker["jobs"]
+    if not worker.get("current_job"):
+        return []
+    return [{"id": worker["current_job"], "started_at": worker.get("current_job_started_at")}]
+
+
+def slots(worker):
+    """'busy/total': the worker's running jobs out of its slots (`worker start --concurrency`)."""
+    return f"{len(running_jobs(worker))}/{worker.get('concurrency') or 1}"
+
+
+def job_labels(jobs, now, every_job=False):
+    """One 'ID (run time)' per running job; past SHOWN_JOBS (unless `every_job`) the first few and '+N more'."""
+    shown = jobs if every_job or len(jobs) <= SHOWN_JOBS else jobs[:SHOWN_JOBS - 1]
+    labels = [f"{job['id']} ({run_time(job['started_at'], now)})" for job in shown]
+    if len(shown) < len(jobs):
+        labels.append(f"+{len(jobs) - len(shown)} more (worker list --all)")
+    return labels or ["idle"]
+
+
+def run_time(iso_time, now):
+    """How long a job has run: '12s' (never negative, whatever the clocks of the worker's host and this one)."""
+    if iso_time is None:
+        return "-"
+    return duration(max(0.0, (now - datetime.fromisoformat(iso_time)).total_seconds()))
+
+
+def worker_lines(workers, every_job=False):
+    """A table of live workers, as lines: each with its slots (busy/total) and its running jobs, one a line under
+    it, longest running first (past SHOWN_JOBS, unless `every_job`, the first few and '+N more')."""
+    now = datetime.now().astimezone()
     rows = []
     for worker in workers:
-        job = worker["current_job"]
-        if job:
-            job = f"{job} ({age(worker['current_job_started_at']).replace(' ago', '')})"
-        rows.append([worker["id"], worker["host"], worker["pid"], job or "idle",
-                     age(worker["heartbeat_at"]), "yes" if worker["stop_requested"] else "no"])
-    return table_lines(["ID", "HOST", "PID", "JOB", "HEARTBEAT", "STOPPING"], rows)
+        labels = job_labels(running_jobs(worker), now, every_job)
+        rows.append([worker["id"], worker["host"], worker["pid"], slots(worker), age(worker["heartbeat_at"], now),
+                     "yes" if worker["stop_requested"] else "no", labels[0]])
+        rows += [["", "", "", "", "", "", label] for label in labels[1:]]
+    return table_lines(["ID", "HOST", "PID", "SLOTS", "HEARTBEAT", "STOPPING", "JOBS"], rows)
 
 
 def status_lines(summary, paused_since):

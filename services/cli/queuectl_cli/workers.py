@@ -73,13 +73,16 @@ def stop(ctx):
 
 @worker.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of workers.")
+@click.option("--all", "every_job", is_flag=True,
+              help="List every running job of each worker (without it, past 5: the longest running and '+N more').")
 @pass_context
-def list_workers(ctx, as_json):
-    """The live workers: id, host, pid, current job, last heartbeat."""
+def list_workers(ctx, as_json, every_job):
+    """The live workers: id, host, pid, slots (busy/total), last heartbeat and the jobs each one runs, one a line,
+    longest running first."""
     workers = ctx.store.live_workers()
     if as_json:
         output.print_json(workers)
     elif workers:
-        output.print_workers(workers)
+        output.print_workers(workers, every_job)
     else:
         click.echo("No live workers.")

@@ -10,23 +10,65 @@ function figures(stats) {
   return `${stats.cpu_percent.toFixed(1)} % · ${formatBytes(stats.memory_bytes)}`;
 }
 
-function workerRow(worker, now) {
+// A worker's running jobs beyond these wait behind a "+N more" button: a worker of 50 slots stays a few lines tall.
+const SHOWN_JOBS = 5;
+const expanded = new Set(); // the workers whose every job is shown: kept across the refreshes, which redraw the rows
+let refocus = null; // the worker whose "+N more" / "Show fewer" was clicked: its new button gets the focus back
+
+function slotsCell(worker, busy) {
+  const total = worker.concurrency || 1;
+  return el("td", { class: "num slots", "data-slots": `${busy}/${total}` },
+    el("meter", { min: 0, max: total, value: busy, title: `${busy} of ${total} slots busy` }),
+    el("span", { text: `${busy}/${total}` }));
+}
+
+function jobItem(job, now) {
+  const running = job.started_at ? formatAge(now - new Date(job.started_at).getTime()) : "–";
+  return el("li", {},
+    el("a", { href: `/jobs/${encodeURIComponent(job.id)}`, class: "mono", text: job.id }),
+    el("span", { class: "muted run-time", text: running }));
+}
+
+// Up to SHOWN_JOBS jobs in the row; past that the first few and "+N more", which opens every job in a row of its
+// own under the worker, as wide as the table (a grid of 50 jobs in a dozen lines).
+function jobsCell(worker, jobs, now, open) {
+  if (jobs.length === 0) return el("td", {}, el("span", { class: "muted", text: "idle" }));
+  const shown = jobs.length <= SHOWN_JOBS ? jobs : open ? [] : jobs.slice(0, SHOWN_JOBS - 1);
+  const list = el("ul", { class: "slot-jobs" }, shown.map((job) => jobItem(job, now)));
+  if (jobs.length <= SHOWN_JOBS) return el("td", { class: "jobs-cell" }, list);
+  const toggle = el("button", {
+    type: "button", class: "link more-jobs", "aria-expanded": String(open),
+    text: open ? `Show fewer (${jobs.length} below)` : `+${jobs.length - shown.length} more`,
+    onclick: () => {
+      if (expanded.has(worker.id)) expanded.delete(worker.id);
+      else expanded.add(worker.id);
+      refocus = worker.id;
+      stats.now();
+    },
+  });
+  return el("td", { class: "jobs-cell" }, list, toggle);
+}
+
+function workerRows(worker, now) {
   const stats = worker.stats || {};
-  const job = worker.current_job
-    ? el("a", { href: `/jobs/${encodeURIComponent(worker.current_job)}`, class: "mono", text: worker.current_job })
-    : el("span", { class: "muted", text: "idle" });
-  const running = worker.current_job_started_at ? formatAge(now - new Date(worker.current_job_started_at).getTime()) : "–";
+  const jobs = worker.jobs; // longest running first
+  const open = expanded.has(worker.id) && jobs.length > SHOWN_JOBS;
   const name = el("span", { class: "mono", text: worker.id });
   const stopping = worker.stop_requested ? el("span", { class: "badge state-failed", text: "stopping" }) : null;
-  return el("tr", {},
-    el("td", {}, name, " ", stopping),
+  const row = el("tr", { "data-worker": worker.id, class: open ? "expanded" : null },
+    el("td", { class: "worker-id" }, name, " ", stopping),
     el("td", { text: worker.host }),
     el("td", { class: "num", text: worker.pid }),
-    el("td", {}, job),
-    el("td", { class: "num", text: running }),
+    slotsCell(worker, jobs.length),
+    jobsCell(worker, jobs, now, open),
     el("td", { class: "num", text: formatAgo(worker.heartbeat_at, now) }),
     el("td", { class: "num", text: figures(stats.worker) }),
     el("td", { class: "num", text: figures(stats.job) }));
+  if (!open) return [row];
+  const every = el("tr", { class: "worker-jobs", "data-jobs-of": worker.id },
+    el("td", { colspan: 8 }, el("ul", { class: "slot-jobs all", "aria-label": `jobs running on ${worker.id}` },
+      jobs.map((job) => jobItem(job, now)))));
+  return [row, every];
 }
 
 async function refreshStats() {
@@ -37,9 +79,20 @@ async function refreshStats() {
   }
   const now = Date.now();
   const body = document.querySelector("#workers tbody");
-  const rows = data.workers.map((worker) => workerRow(worker, now));
+  const rows = data.workers.flatMap((worker) => workerRows(worker, now));
   if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 8, class: "empty", text: "No live workers." })));
+  // Redrawn every 2 s: an open list of jobs keeps where it was scrolled to, a clicked toggle keeps the focus.
+  const scrolled = new Map([...body.querySelectorAll("tr[data-jobs-of]")].map(
+    (row) => [row.dataset.jobsOf, row.querySelector(".slot-jobs").scrollTop]));
   replaceChildren(body, rows);
+  for (const row of body.querySelectorAll("tr[data-jobs-of]")) {
+    if (scrolled.has(row.dataset.jobsOf)) row.querySelector(".slot-jobs").scrollTop = scrolled.get(row.dataset.jobsOf);
+  }
+  if (refocus !== null) {
+    const row = [...body.querySelectorAll("tr[data-worker]")].find((candidate) => candidate.dataset.worker === refocus);
+    row?.querySelector(".more-jobs")?.focus();
+    refocus = null;
+  }
   document.getElementById("worker-count").textContent = `${data.workers.length} live`;
   showPaused(data.paused);
 }
