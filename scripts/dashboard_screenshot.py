@@ -91,7 +91,7 @@ def main():
     db = directory / "queue.db"
     store = SqliteStore(str(db))
     seed_history(store, rng)
-    for index, seconds in enumerate((40, 55, 70)):
+    for index, seconds in enumerate((40, 55, 70, 85, 100)):
         store.enqueue(check_job({"command": f"python3 train.py --epochs {seconds}; sleep {seconds}",
                                  "id": f"train-model-{index}", "priority": 5}))
     store.close()
@@ -102,7 +102,7 @@ def main():
     processes = [
         subprocess.Popen([str(BIN / "gunicorn"), "-c", str(REPO / "config/gunicorn.conf.py"),
                           "queuectl_api:create_app()"], **quiet),
-        subprocess.Popen([str(BIN / "queuectl-worker"), "--count", "3"], **quiet),
+        subprocess.Popen([str(BIN / "queuectl-worker"), "--count", "2", "--concurrency", "4"], **quiet),
     ]
     base = f"http://127.0.0.1:{port}"
     try:
@@ -115,7 +115,7 @@ def main():
             page.goto(f"{base}/login")
             page.fill("#token", TOKEN)
             page.click("button[type=submit]")
-            expect(page.locator("#worker-count")).to_have_text("3 live", timeout=20_000)
+            expect(page.locator("#worker-count")).to_have_text("2 live", timeout=20_000)
             page.wait_for_timeout(4500)  # two heartbeats: CPU and memory figures are in
             (REPO / "docs").mkdir(exist_ok=True)
             page.screenshot(path=str(REPO / "docs" / "dashboard.png"), full_page=True)
