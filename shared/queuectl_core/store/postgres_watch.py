@@ -111,7 +111,9 @@ class SharedNotifyWatcher:
         dropped: the caller looks at the queue once). Never raises."""
         connection = self._listening_on
         changed, self._notified = self._notified, False
-        if connection is None or connection.closed or connection is not self._store.connection:
+        if connection is None:
+            return changed  # not listening yet: fileno() starts it (and then reports a change once)
+        if connection.closed or connection is not self._store.connection:
             return True
         try:
             connection.pgconn.consume_input()
