@@ -127,10 +127,7 @@ class Worker:
                     self._supervise(error_wait)
                     error_wait = min(error_wait * 2, ERROR_WAIT_MAX_SECONDS)
         finally:
-            for run in self.runs:  # leaving early (an error): no run goes on unsupervised
-                if run.job.exit_status is None:
-                    run.job.kill_tree()
-                run.job.close()
+            self._end_every_run()
             try:
                 if registered:
                     self.store.unregister_worker(self.id)
@@ -138,6 +135,17 @@ class Worker:
                 log.error("worker %s: could not unregister: %s", self.id, error)
             log.info("worker %s stopped", self.id)
         return 0
+
+    def _end_every_run(self):
+        """Leaving early (an error): no run goes on unsupervised. Every tree gets TERM at once, then KILL after the
+        grace, all in parallel."""
+        ending = [run for run in self.runs if run.job.exit_status is None or run.ending]
+        for run in ending:
+            run.job.begin_ending()
+        while any(not run.job.ending_done() for run in ending):
+            time.sleep(ENDING_STEP_SECONDS)
+        for run in self.runs:
+            run.job.close()
 
     def _turn(self):
         """One turn of the loop: heartbeat when due, end the runs that must end, flush output, record the ended
