@@ -106,7 +106,7 @@ bench: install $(BENCH_STAMP) ## every figure side by side, PostgreSQL's too whe
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/ceiling.py --output benchmarks/results/ceiling.json
 
-bench-ceiling: install $(BENCH_STAMP) ## the PostgreSQL server's ceiling: claim+complete/s at 1-64 claimers, queuectl vs PgQueuer and Procrastinate (~2 min)
+bench-ceiling: install $(BENCH_STAMP) ## the PostgreSQL server's ceiling: claim+complete/s at 1-64 claimers, queuectl one at a time and batched vs PgQueuer and Procrastinate (~2.5 min)
 	$(BIN)/python benchmarks/ceiling.py --output benchmarks/results/ceiling.json
 
 bench-postgres: install $(BENCH_STAMP) ## only the PostgreSQL figures, SQLite beside them (~4 min): benchmarks/results/postgres.json
