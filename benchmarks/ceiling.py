@@ -16,7 +16,9 @@ gets a fresh database, filled before the clock starts. The claimer counts are th
 count run minutes apart at most, so their ratio is the steadiest figure on a shared machine.
 
 Per job, for every system alike: transactions (pg_stat_database.xact_commit of its database, read-only ones
-included), statements (pg_stat_statements calls of its database, top level, BEGIN and COMMIT included: about one
+included, and one per LISTENing connection each time a notification reaches it: PgQueuer's managers listen, and
+its trigger notifies on every change of its queue table, hence its transactions growing with the claimers),
+statements (pg_stat_statements calls of its database, top level, BEGIN and COMMIT included: about one
 round trip each, as none of the three pipelines), the server's CPU (user + system time of the cluster's processes
 over the drain, from /proc: private cluster only) and the client's (this process, every claimer in it); and the
 statements that took the server's time. queuectl's round trips are also counted in its client.
@@ -248,16 +250,25 @@ def _text(figures):
     return ", ".join(parts)
 
 
+BLOCKS = (("per_second", "claim + complete per second", "{:,.0f}"),
+          ("server_cpu_ms_per_job", "server CPU, ms per job", "{:.3f}"),
+          ("client_cpu_ms_per_job", "client CPU, ms per job", "{:.3f}"),
+          ("statements_per_job", "statements per job", "{:.2f}"),
+          ("transactions_per_job", "transactions per job", "{:.2f}"))
+
+
 def table(result):
-    """The figures as text: claim + complete per second by system and claimer count, then the ratios of
-    queuectl's best row to each peer's best at each count (measured in the same run)."""
+    """The figures as text, a block per figure by system and claimer count, then the ratios of queuectl's best
+    row to each peer's best at each count (measured in the same run)."""
     results = result["results"]
-    counts = sorted({count for by_count in results.values() for count in by_count})
-    lines = [f"{'claim + complete per second':<36}" + "".join(f"{count:>9}" for count in counts)]
-    for system, by_count in results.items():
-        cells = [by_count.get(count, {}) for count in counts]
-        lines.append(f"{system:<36}" + "".join(
-            f"{cell['per_second']:>9,.0f}" if "per_second" in cell else f"{'-':>9}" for cell in cells))
+    counts = sorted({count for by_count in results.values() for count in by_count}, key=int)
+    lines = []
+    for key, title, style in BLOCKS:
+        lines.append(f"{title:<36}" + "".join(f"{count:>9}" for count in counts))
+        for system, by_count in results.items():
+            cells = [by_count.get(count, {}).get(key) for count in counts]
+            lines.append(f"  {system:<34}" + "".join(
+                f"{style.format(cell):>9}" if cell is not None else f"{'-':>9}" for cell in cells))
     ours = [s for s in results if s.startswith("queuectl")]
     for peer in ("pgqueuer", "procrastinate"):
         theirs = [s for s in results if s.startswith(peer)]
