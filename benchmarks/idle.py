@@ -97,7 +97,8 @@ def measure(workers=100, seconds=10.0):
         by_query = {query: calls - calls_before.get(query, 0) for query, calls in calls_after.items()
                     if query not in ours}
         server_cpu = sum(cpu - cpu_before.get(pid, 0.0) for pid, cpu in cpu_after.items())
-        top = sorted(by_query.items(), key=lambda item: -item[1])[:TOP_STATEMENTS]
+        top = sorted(((query, calls) for query, calls in by_query.items() if calls > 0),
+                     key=lambda item: -item[1])[:TOP_STATEMENTS]
         return {
             "workers": workers, "live_workers": live, "seconds": round(elapsed, 1),
             "transactions_per_second": round((commits_after - commits_before) / elapsed, 1),
