@@ -28,6 +28,7 @@ POLL_MIN_SECONDS = 0.005
 POLL_MAX_SECONDS = 0.2
 # With change notifications a worker still looks now and then, for jobs whose run_at arrives.
 NOTIFIED_POLL_SECONDS = 0.25
+QUIET_POLL_SECONDS = 10.0  # with notifications and no job waiting at all
 HEARTBEAT_MAX_SECONDS = 2.0
 # A running job's new output reaches the database this often (only when there is new output), for
 # `queuectl logs --follow` and the dashboard; each flush also reads whether the job was cancelled.
@@ -246,9 +247,9 @@ class Worker:
             # would take the write lock for a claim that finds nothing. While jobs wait, one may come due without a
             # notification (its run_at reached, a dependency or a limit freed): look again every
             # NOTIFIED_POLL_SECONDS. With none waiting, only a write can bring one, and every write that makes a job
-            # wait notifies: sleep until the heartbeat (100 idle workers polling cost a PostgreSQL server 530
-            # transactions/s and 12% of a core).
-            poll = NOTIFIED_POLL_SECONDS if self.store.has_waiting_jobs() else HEARTBEAT_MAX_SECONDS
+            # wait notifies: look only now and then, in case a notification was lost (100 idle workers polling cost
+            # a PostgreSQL server 530 transactions/s and 12% of a core; looking at each heartbeat still 307).
+            poll = NOTIFIED_POLL_SECONDS if self.store.has_waiting_jobs() else QUIET_POLL_SECONDS
         else:
             poll, self._idle_wait = self._idle_wait, min(self._idle_wait * 2, POLL_MAX_SECONDS)
         self._next_poll = time.monotonic() + poll
