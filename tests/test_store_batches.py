@@ -21,7 +21,8 @@ def test_claim_many_takes_up_to_its_count_in_priority_order_and_no_job_twice(sto
     assert [claim.id for claim in rest] == ["j1", "j0"]
     assert store.claim_many("w3", 30, 10, now=NOW) == []
     assert {store.get_job(f"j{index}")["worker_id"] for index in range(5)} == {"w1", "w2"}
-    assert len({claim.token for claim in first + rest}) == 5
+    # A lease token per claim call, fenced with each job's seq: the two workers' leases never match.
+    assert {claim.token for claim in first}.isdisjoint({claim.token for claim in rest})
 
 
 def test_claim_many_keeps_a_concurrency_key_to_its_limit_within_one_batch(store):
@@ -107,3 +108,47 @@ def test_worker_list_shows_the_slots_and_every_running_job(store):
     assert workers["w1"]["current_job"] in {"j0", "j1"}
     assert workers["w2"]["concurrency"] == 1 and workers["w2"]["jobs"] == []
     assert workers["w2"]["current_job"] is None and workers["w2"]["current_job_started_at"] is None
+
+
+def test_one_set_based_finish_takes_every_kind_of_result_and_each_one_counts_as_alone(store):
+    # Five ends recorded together: a completion with a success hook, a failure retried later, a last failure with a
+    # dead hook and a dependent, a run whose job was cancelled meanwhile, and one whose lease another worker holds.
+    add(store, "ok", on_success={"command": "echo hooked"})
+    add(store, "retry", max_retries=3)
+    add(store, "last", max_retries=1, on_dead={"command": "echo dead hook"})  # the lost run is its first try
+    add(store, "cancelled")
+    add(store, "stolen")
+    claims = {claim.id: claim for claim in store.claim_many("w1", 1, 5, now=NOW)}
+    add(store, "after-last", after=["last"])
+    store.cancel("cancelled")
+    store.reclaim_expired(now=NOW + 2_000)  # every lease (1 s) ran out: handed back...
+    claims_of_others = store.claim_many("w2", 30, 10, now=NOW + 60_000)  # ...and taken again by another worker
+    assert sorted(claim.id for claim in claims_of_others) == ["last", "ok", "retry", "stolen"]
+    # Only "stolen" really belongs to w2 here: the others get their first claims back, as w1 would hold them had
+    # nothing expired, by finishing w2's claims of them in w1's place.
+    results = [(claim, DONE if claim.id == "ok" else Outcome(FAILED, 1, "exit code 1"), f"out {claim.id}", 0)
+               for claim in claims_of_others if claim.id != "stolen"]
+    results.append((claims["stolen"], DONE, "late", 0))  # w1's stale claim: fenced off
+    transitions, _ = store.finish_runs(results, now=NOW + 61_000)
+    states = {claim.id: (transition and transition.state) for (claim, *_), transition in zip(results, transitions)}
+    assert states == {"ok": "completed", "retry": "failed", "last": "dead", "stolen": None}
+    assert store.get_job("stolen")["state"] == "processing"  # still w2's
+    assert store.get_job("after-last")["state"] == "dead"  # its dependency ended badly
+    hooks = {job["command"] for job in store.list_jobs(limit=50) if job["parent_id"]}
+    assert hooks == {"echo hooked", "echo dead hook"}
+    ok = store.get_job("ok", history=True)["history"][-1]
+    assert (ok["output"], ok["exit_code"], ok["error"]) == ("out ok", 0, None) and ok["finished_at"]
+    counts = store.counts()
+    assert counts["completed"] == 1 and counts["dead"] == 2 and counts["cancelled"] == 1
+    assert counts["processing"] == 1  # "stolen"
+
+
+def test_a_cancel_asked_during_the_run_is_decided_with_in_a_set_based_finish(store):
+    add(store, "a")
+    add(store, "b")
+    a, b = store.claim_many("w1", 30, 2, now=NOW)
+    store.cancel("b")
+    transitions, _ = store.finish_runs([(a, DONE, "", 0), (b, Outcome(FAILED, None, "cancelled by request"), "", 0)],
+                                       now=NOW + 10)
+    assert [transition.state for transition in transitions] == ["completed", "cancelled"]
+    assert store.get_job("b")["state"] == "cancelled"

@@ -9,6 +9,7 @@ from ..errors import DatabaseError, InvalidInput, JobNotFound, RunNotFound
 from ..lifecycle import STATES
 from ..timeutil import to_iso
 from .audit import AuditMixin
+from .batches import BatchesMixin
 from .cleanup import CleanupMixin
 from .control import ControlMixin
 from .dependencies import DependenciesMixin
@@ -24,8 +25,8 @@ from .schedules import SchedulesMixin
 _ALL_RUNS = 2**62  # a LIMIT no job's runs reach (both dialects take a number; SQLite has no LIMIT ALL)
 
 
-class Store(EnqueueMixin, DependenciesMixin, RunsMixin, FlowMixin, ControlMixin, CleanupMixin, RegistryMixin,
-            ReportsMixin, AuditMixin, DerivedMixin, SchedulesMixin):
+class Store(EnqueueMixin, DependenciesMixin, BatchesMixin, RunsMixin, FlowMixin, ControlMixin, CleanupMixin,
+            RegistryMixin, ReportsMixin, AuditMixin, DerivedMixin, SchedulesMixin):
     """A queue in a database shared by every process (CLI, workers, API) that names it."""
 
     # What a database failure raises, whatever the backend: callers that must survive one, like the worker loop,

@@ -37,6 +37,10 @@ CLAIM = f"""
     RETURNING seq, run_count, lease_token, {JOB_COLUMNS}
 """
 
+# The same for up to %(limit)s jobs at once (a worker's free slots): ARRAY() runs the locking scan once.
+CLAIM_BATCH = CLAIM.replace("WHERE seq = (", "WHERE seq = ANY(ARRAY(").replace(
+    "LIMIT 1 FOR UPDATE SKIP LOCKED)", "LIMIT %(limit)s FOR UPDATE SKIP LOCKED))")
+
 # For the transaction of a bulk insert or a copy (postgres_bounds: statement_timeout is for everything else).
 UNBOUNDED_STATEMENT = "SET LOCAL statement_timeout = 0"
 
@@ -44,6 +48,7 @@ SQL = SimpleNamespace(
     **{name: to_pyformat(statement) for name, statement in PORTABLE.items()
        if name not in ("expired", "forget_workers")},
     claim=CLAIM,
+    claim_batch=CLAIM_BATCH,
     oldest_waiting_levels=to_pyformat(oldest_waiting_levels()),
     # Rows another transaction holds are passed over, never waited for: a worker frozen in the middle of its
     # heartbeat (its job's or its own workers row locked) stalls nobody else's heartbeat; a skipped job is looked

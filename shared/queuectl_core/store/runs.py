@@ -26,22 +26,6 @@ class RunsMixin:
         with self._transaction() as connection:
             return self._claim(connection, worker_id, lease_seconds, now, queues)
 
-    def claim_many(self, worker_id, lease_seconds, count, now=None, queues=None):
-        """Take up to `count` due jobs for `worker_id` in one transaction (a worker's free slots); a list of Claims,
-        empty when nothing is due."""
-        now = now_ms() if now is None else now
-        with self._transaction() as connection:
-            return self._claim_up_to(connection, worker_id, lease_seconds, now, queues, count)
-
-    def _claim_up_to(self, connection, worker_id, lease_seconds, now, queues, count):
-        claims = []
-        while len(claims) < count:
-            claim = self._claim(connection, worker_id, lease_seconds, now, queues)
-            if claim is None:
-                break
-            claims.append(claim)
-        return claims
-
     def _claim(self, connection, worker_id, lease_seconds, now, queues=None):
         params = {
             "worker": worker_id,
@@ -77,22 +61,6 @@ class RunsMixin:
         transitions, claims = self.finish_runs([(claim, outcome, output, output_offset)], worker_id, lease_seconds,
                                                1, now, queues)
         return transitions[0], (claims[0] if claims else None)
-
-    def finish_runs(self, results, worker_id=None, lease_seconds=None, claim_count=0, now=None, queues=None):
-        """Record several ended runs, each a (claim, outcome, output, output_offset) as finish_run takes them, and
-        claim up to `claim_count` due jobs for `worker_id`, in one transaction: a worker whose runs end close
-        together commits once for all. Returns (the Transitions, each None if that lease was lost; the Claims)."""
-        now = now_ms() if now is None else now
-        if claim_count and self._split_flow_claims and (self._flow or queues):
-            # PostgreSQL under flow control: the finish gives back slots (row locks on queues and key_slots rows)
-            # that another worker's claim may hold the other way round; two transactions never wait on each other.
-            transitions = self.finish_runs(results, now=now)[0] if results else []
-            return transitions, self.claim_many(worker_id, lease_seconds, claim_count, None, queues)
-        with self._transaction() as connection:
-            transitions = [self._finish(connection, claim, outcome, output, now, offset)
-                           for claim, outcome, output, offset in results]
-            claims = self._claim_up_to(connection, worker_id, lease_seconds, now, queues, claim_count)
-        return transitions, claims
 
     def _finish(self, connection, claim, outcome, output, now, output_offset):
         # The common case takes one statement: the transition for a job nobody asked to cancel, written only if

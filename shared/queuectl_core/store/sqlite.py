@@ -38,6 +38,9 @@ CLAIM = f"""
     RETURNING seq, run_count, lease_token, {JOB_COLUMNS}
 """
 
+# The same for up to :limit jobs at once (a worker's free slots).
+CLAIM_BATCH = CLAIM.replace("WHERE seq = (", "WHERE seq IN (").replace("ELSE 1 END)", "ELSE :limit END)")
+
 # Bulk enqueue of at least this many jobs stages them in a temporary table first (see SqliteStore._stage_jobs).
 STAGE_MIN_JOBS = 5_000
 BULK_REQUIRED = ("id", "command", "max_retries", "priority", "run_at")  # the BULK_COLUMNS every job has a value for
@@ -46,6 +49,7 @@ BULK_CACHE_KIB = 64 * 1024  # SQLite's page cache while a staged bulk enqueue is
 SQL = SimpleNamespace(
     **PORTABLE,
     claim=CLAIM,
+    claim_batch=CLAIM_BATCH,
     oldest_waiting_levels=oldest_waiting_levels("INDEXED BY jobs_ready"),
     # Kept by triggers and by count_new_jobs in the enqueue transactions (migration 2).
     counts="SELECT state, sum(n) FROM job_counts GROUP BY state",

@@ -1,0 +1,147 @@
+"""Claims and results several at once, for workers with several slots (mixed into Store).
+
+A worker with K slots claims up to its free slots and records the runs that ended together, in one transaction. On
+the plain path (no flow control, no queue given) that is a few set-based statements whatever the batch's size: one
+UPDATE claims the batch, one statement opens its runs, one UPDATE ends every job of the results (each fenced by its
+own lease token, as finish_run is) and one their runs. A result that statement did not take (its lease lost, or a
+cancel asked meanwhile) goes the one-job way, which decides again with the cancel flag or records nothing.
+"""
+
+import os
+
+from ..lifecycle import HOOKS
+from ..timeutil import now_ms
+
+# The columns of one result in the set-based finish, with their SQL types (PostgreSQL needs them for NULLs).
+_JOB_RESULT = (("seq", "BIGINT"), ("token", "TEXT"), ("state", "TEXT"), ("attempts", "INTEGER"), ("run_at", "BIGINT"),
+               ("error", "TEXT"), ("exit_code", "INTEGER"))
+_RUN_RESULT = (("seq", "BIGINT"), ("attempt", "INTEGER"), ("exit_code", "INTEGER"), ("error", "TEXT"),
+               ("output", "TEXT"), ("offset", "BIGINT"))
+
+
+class BatchesMixin:
+    """claim_many and finish_runs."""
+
+    _batch_statements = None
+
+    def claim_many(self, worker_id, lease_seconds, count, now=None, queues=None):
+        """Take up to `count` due jobs for `worker_id` in one transaction (a worker's free slots); a list of Claims
+        in claim order, empty when nothing is due."""
+        now = now_ms() if now is None else now
+        with self._transaction() as connection:
+            return self._claim_up_to(connection, worker_id, lease_seconds, now, queues, count)
+
+    def finish_runs(self, results, worker_id=None, lease_seconds=None, claim_count=0, now=None, queues=None):
+        """Record several ended runs, each a (claim, outcome, output, output_offset) as finish_run takes them, and
+        claim up to `claim_count` due jobs for `worker_id`, in one transaction: a worker whose runs end close
+        together commits once for all. Returns (the Transitions, each None if that lease was lost; the Claims)."""
+        now = now_ms() if now is None else now
+        if claim_count and self._split_flow_claims and (self._flow or queues):
+            # PostgreSQL under flow control: the finish gives back slots (row locks on queues and key_slots rows)
+            # that another worker's claim may hold the other way round; two transactions never wait on each other.
+            transitions = self.finish_runs(results, now=now)[0] if results else []
+            return transitions, self.claim_many(worker_id, lease_seconds, claim_count, None, queues)
+        with self._transaction() as connection:
+            transitions = self._finish_all(connection, results, now)
+            claims = self._claim_up_to(connection, worker_id, lease_seconds, now, queues, claim_count)
+        return transitions, claims
+
+    # ---- claims --------------------------------------------------------------------------------
+
+    def _claim_up_to(self, connection, worker_id, lease_seconds, now, queues, count):
+        claims = []
+        if count > 1 and queues is None and not self._flow:
+            claims = self._claim_set(connection, worker_id, lease_seconds, now, count)
+            # Fewer than asked: nothing more is due, unless flow control holds jobs back (the set claim takes
+            # nothing then, as the plain claim does): the flow claim takes them one by one below.
+            if len(claims) == count or not connection.execute(self.q.flow_on, {}).fetchone()[0]:
+                return claims
+            self._flow = True
+        while len(claims) < count:
+            claim = self._claim(connection, worker_id, lease_seconds, now, queues)
+            if claim is None:
+                break
+            claims.append(claim)
+        return claims
+
+    def _claim_set(self, connection, worker_id, lease_seconds, now, count):
+        """Up to `count` due jobs on the plain path in one statement, their runs opened in one more."""
+        cursor = connection.execute(self.q.claim_batch, {
+            "worker": worker_id, "token": os.urandom(8).hex(), "expires": now + int(lease_seconds * 1000),
+            "now": now, "limit": count,
+        })
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        # RETURNING gives no order: the jobs start in claim order (priority, then run_at, then enqueue order).
+        columns = [d[0] for d in cursor.description]
+        priority, run_at = columns.index("priority"), columns.index("run_at")
+        rows.sort(key=lambda row: (-row[priority], row[run_at], row[0]))
+        self._execute_many(connection, self.q.open_run, [
+            {"seq": row[0], "attempt": row[1], "now": now, "worker": worker_id} for row in rows])
+        return [self._opened(connection, cursor, row, worker_id, now, open_run=False) for row in rows]
+
+    # ---- results -------------------------------------------------------------------------------
+
+    def _finish_all(self, connection, results, now):
+        """The Transitions of `results`, written: set-based for two or more, the one-job way for the rest."""
+        if len(results) < 2:
+            return [self._finish(connection, claim, outcome, output, now, offset)
+                    for claim, outcome, output, offset in results]
+        decided = [self._decide(claim.job, outcome, now, cancel_requested=False) for claim, outcome, _, _ in results]
+        statement, params = self._finish_jobs_statement(results, decided, now)
+        taken = {row[0] for row in connection.execute(statement, params)}
+        done = [(result, transition) for result, transition in zip(results, decided) if result[0].seq in taken]
+        if done:
+            connection.execute(*self._finish_runs_statement([result for result, _ in done], now))
+        transitions = []
+        for result, transition in zip(results, decided):
+            claim, outcome, output, offset = result
+            if claim.seq not in taken:  # its lease was lost, or a cancel came: decided again the one-job way
+                transitions.append(self._finish(connection, claim, outcome, output, now, offset))
+                continue
+            self._settle_dependents(connection, claim.seq, claim.id, transition.state, now)
+            if transition.state in HOOKS and claim.job.get(HOOKS[transition.state]):
+                self._enqueue_hook(connection, claim.id, transition.state, transition.exit_code, claim.job, now)
+            transitions.append(transition)
+        if any(transition.state == "pending" for _, transition in done):
+            self._wake(connection)  # handed back at once (a stopped worker): idle workers may be asleep
+        return transitions
+
+    def _finish_jobs_statement(self, results, transitions, now):
+        params = {"now": now}
+        for index, ((claim, _, _, _), transition) in enumerate(zip(results, transitions)):
+            values = (claim.seq, claim.token, transition.state, transition.attempts, transition.run_at_ms,
+                      transition.last_error, transition.exit_code)
+            params.update({f"{name}{index}": value for (name, _), value in zip(_JOB_RESULT, values)})
+        statement = self._batch_statement("finish_jobs", len(results), _JOB_RESULT, (
+            "UPDATE jobs SET state = v_state, attempts = v_attempts, run_at = v_run_at, last_error = v_error,"
+            " exit_code = v_exit_code, updated_at = :now, lease_token = NULL, lease_expires_at = NULL"
+            " FROM v WHERE jobs.seq = v_seq AND jobs.lease_token = v_token AND jobs.state = 'processing'"
+            " AND jobs.cancel_requested = 0 RETURNING seq"))
+        return statement, params
+
+    def _finish_runs_statement(self, results, now):
+        params = {"now": now}
+        for index, (claim, outcome, output, offset) in enumerate(results):
+            values = (claim.seq, claim.attempt, outcome.exit_code, outcome.error, output, offset)
+            params.update({f"{name}{index}": value for (name, _), value in zip(_RUN_RESULT, values)})
+        statement = self._batch_statement("finish_runs", len(results), _RUN_RESULT, (
+            "UPDATE runs SET finished_at = :now, exit_code = v_exit_code, error = v_error, output = v_output,"
+            " output_offset = v_offset FROM v WHERE runs.job_seq = v_seq AND runs.attempt = v_attempt"))
+        return statement, params
+
+    def _batch_statement(self, name, count, columns, body):
+        """`body` after `WITH v(v_column, ...) AS (VALUES ...)` with `count` rows of typed parameters (:column0,
+        ...), in the backend's dialect; made once per name and count."""
+        if self._batch_statements is None:
+            self._batch_statements = {}
+        statement = self._batch_statements.get((name, count))
+        if statement is None:
+            rows = ", ".join(
+                "(" + ", ".join(f"CAST(:{column}{index} AS {kind})" for column, kind in columns) + ")"
+                for index in range(count))
+            names = ", ".join(f"v_{column}" for column, _ in columns)
+            statement = self.q.dialect(f"WITH v({names}) AS (VALUES {rows}) {body}")
+            self._batch_statements[(name, count)] = statement
+        return statement
