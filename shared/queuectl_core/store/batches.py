@@ -15,6 +15,7 @@ from ..timeutil import now_ms
 # The columns of one result in the set-based finish, with their SQL types (PostgreSQL needs them for NULLs).
 _JOB_RESULT = (("seq", "BIGINT"), ("token", "TEXT"), ("state", "TEXT"), ("attempts", "INTEGER"), ("run_at", "BIGINT"),
                ("error", "TEXT"), ("exit_code", "INTEGER"))
+_RUN_OPENED = (("seq", "BIGINT"), ("attempt", "INTEGER"))
 _RUN_RESULT = (("seq", "BIGINT"), ("attempt", "INTEGER"), ("exit_code", "INTEGER"), ("error", "TEXT"),
                ("output", "TEXT"), ("offset", "BIGINT"))
 
@@ -77,8 +78,12 @@ class BatchesMixin:
         columns = [d[0] for d in cursor.description]
         priority, run_at = columns.index("priority"), columns.index("run_at")
         rows.sort(key=lambda row: (-row[priority], row[run_at], row[0]))
-        self._execute_many(connection, self.q.open_run, [
-            {"seq": row[0], "attempt": row[1], "now": now, "worker": worker_id} for row in rows])
+        params = {"now": now, "worker": worker_id}
+        for index, row in enumerate(rows):
+            params[f"seq{index}"], params[f"attempt{index}"] = row[0], row[1]
+        connection.execute(self._batch_statement("open_runs", len(rows), _RUN_OPENED, (
+            "INSERT INTO runs (job_seq, attempt, started_at, worker_id) SELECT v_seq, v_attempt, :now, :worker FROM v"
+        )), params)
         return [self._opened(connection, cursor, row, worker_id, now, open_run=False) for row in rows]
 
     # ---- results -------------------------------------------------------------------------------
