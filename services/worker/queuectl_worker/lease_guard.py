@@ -27,6 +27,9 @@ class LeaseGuard:
         self._lock = threading.Condition()
         self._deadlines = {}  # pid of a job's shell -> when its lease ends, less the margin
         self._fired = set()  # pids killed because their lease ran out, until disarmed
+        # What the thread sleeps toward: only an earlier deadline needs to wake it (a later one, or a run gone, it
+        # finds when it wakes), so a busy worker does not wake it twice per job.
+        self._sleeping_until = float("inf")
         self._thread = threading.Thread(target=self._watch, name="lease-guard", daemon=True)
         self._thread.start()
 
@@ -35,8 +38,9 @@ class LeaseGuard:
         start of the renewal call, or of the claim)."""
         with self._lock:
             self._fired.discard(pid)
-            self._deadlines[pid] = _deadline(renewed_at, lease_seconds)
-            self._lock.notify()
+            self._deadlines[pid] = deadline = _deadline(renewed_at, lease_seconds)
+            if deadline < self._sleeping_until:
+                self._lock.notify()
 
     def renewed(self, renewed_at, lease_seconds, pids=None):
         """The leases of the jobs `pids` (None: every guarded job) were renewed by a call that started at
@@ -45,7 +49,6 @@ class LeaseGuard:
             for pid in self._deadlines if pids is None else pids:
                 if pid in self._deadlines:
                     self._deadlines[pid] = _deadline(renewed_at, lease_seconds)
-            self._lock.notify()
 
     def disarm(self, pid=None):
         """The run of `pid` (None: every guarded one) ended or is being recorded: nothing to guard. Returns whether
@@ -58,7 +61,6 @@ class LeaseGuard:
                 if each in self._fired:
                     self._fired.discard(each)
                     fired = True
-            self._lock.notify()
             return fired
 
     def fired(self, pid):
@@ -70,11 +72,13 @@ class LeaseGuard:
         with self._lock:
             while True:
                 if not self._deadlines:
+                    self._sleeping_until = float("inf")
                     self._lock.wait()
                     continue
                 pid, deadline = min(self._deadlines.items(), key=lambda item: item[1])
                 left = deadline - time.monotonic()
                 if left > 0:
+                    self._sleeping_until = deadline
                     self._lock.wait(left)
                     continue
                 _kill_tree(pid)
