@@ -249,7 +249,9 @@ class Worker:
             # NOTIFIED_POLL_SECONDS. With none waiting, only a write can bring one, and every write that makes a job
             # wait notifies: look only now and then, in case a notification was lost (100 idle workers polling cost
             # a PostgreSQL server 530 transactions/s and 12% of a core; looking at each heartbeat still 307).
-            poll = NOTIFIED_POLL_SECONDS if self.store.has_waiting_jobs() else QUIET_POLL_SECONDS
+            # In burst mode the end of the last running job, which notifies nobody, is what it waits for.
+            waiting = self.burst or self.store.has_waiting_jobs()
+            poll = NOTIFIED_POLL_SECONDS if waiting else QUIET_POLL_SECONDS
         else:
             poll, self._idle_wait = self._idle_wait, min(self._idle_wait * 2, POLL_MAX_SECONDS)
         self._next_poll = time.monotonic() + poll
