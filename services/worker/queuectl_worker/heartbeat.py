@@ -32,7 +32,9 @@ class HeartbeatMixin:
                 raise
             log.error("worker %s: could not renew the leases of its %d running job%s: %s; trying again", self.id,
                       len(held), "s" if len(held) != 1 else "", error)
+            self._leases_expired = True  # not known: look
             return
+        self._leases_expired = beat.leases_expired
         self.settings = beat.settings
         if beat.rejoined:
             log.warning("worker %s: its registration had been removed by another worker (no heartbeat got through"
@@ -50,13 +52,14 @@ class HeartbeatMixin:
         if beat.stop_requested and not self.stop_requested:
             log.info("worker %s: stop requested, finishing the running jobs first", self.id)
             self.stop_requested = True
-        self._fire_schedules(during_run=bool(self.runs))
+        self._fire_schedules(during_run=bool(self.runs), next_due=beat.next_schedule_due)
 
     def _maintain(self):
         """The heartbeat's chores: hand back the jobs of lost workers, apply retention. While jobs run, a database
         error is only logged (the next heartbeat tries again)."""
         try:
-            self.store.reclaim_expired(self.settings)
+            if self._leases_expired:  # as the heartbeat found (the common case: no lease expired, nothing to read)
+                self.store.reclaim_expired(self.settings)
             deleted = self.store.apply_retention(self.settings)
         except self.store.Error as error:
             if not self.runs:
@@ -66,10 +69,14 @@ class HeartbeatMixin:
         if deleted:
             log.info("worker %s: deleted %d jobs older than the retention setting", self.id, deleted)
 
-    def _fire_schedules(self, during_run=False):
+    def _fire_schedules(self, during_run=False, next_due=False):
         """Enqueue the jobs of the schedules' due slots (the store makes each slot fire once, however many workers
         race), and note when the next one is due, so that an idle worker looks again right then. During a run a
-        database error is only logged: it must not pass for a failed lease renewal."""
+        database error is only logged: it must not pass for a failed lease renewal. `next_due`: when the next
+        slot is due as the heartbeat just read it (None: no schedule); nothing to fire before then."""
+        if next_due is not False and (next_due is None or next_due > now_ms()):
+            self._schedule_due = next_due
+            return
         try:
             firing = self.store.fire_due_schedules(settings=self.settings)
         except self.store.Error as error:

@@ -74,6 +74,7 @@ class Worker(HeartbeatMixin):
         self._next_heartbeat = 0.0
         self._next_flush = 0.0
         self._schedule_due = None  # when a schedule is next due (ms), as the last firing found
+        self._leases_expired = True  # as the last heartbeat found: some lease expired (reclaim_expired has work)
         self._claim_due = True  # look for due jobs at the next turn (a slot is free and one may be due)
         self._next_poll = 0.0  # while no notification comes: when to look again anyway
         self._idle_wait = POLL_MIN_SECONDS

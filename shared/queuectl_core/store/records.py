@@ -35,6 +35,8 @@ class Heartbeat:
     rejoined: bool = False  # its registration had been forgotten (it looked dead): it was registered again
     lost: frozenset = frozenset()  # the seqs of its jobs whose lease it no longer holds
     cancelled: frozenset = frozenset()  # the seqs of its jobs someone asked to cancel
+    leases_expired: bool = True  # some job's lease has expired (a lost worker's): reclaim_expired has work
+    next_schedule_due: int = None  # when a schedule is next due (ms; None: no active schedule)
 
 
 def new_job_id():

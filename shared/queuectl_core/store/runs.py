@@ -147,10 +147,14 @@ class RunsMixin:
             # Forget workers that stopped heartbeating long ago (their jobs are reclaimed by lease).
             connection.execute(self.q.forget_workers, {"before": now - 2 * int(lease_seconds * 1000)})
             current = self._settings(connection)
+            # The turn's other questions, in this same transaction (an idle worker's turn is then one).
+            expired = connection.execute(self.q.any_expired, {"now": now}).fetchone() is not None
+            next_due = connection.execute(self.q.next_schedule_due, {}).fetchone()[0]
         self._apply_settings(current)
         lost = frozenset(claim.seq for claim in claims) - held
         return Heartbeat(stop_requested=bool(row and row[0]), lease_held=not lost, settings=current,
-                         cancel_requested=bool(cancelled), rejoined=rejoined, lost=lost, cancelled=frozenset(cancelled))
+                         cancel_requested=bool(cancelled), rejoined=rejoined, lost=lost, cancelled=frozenset(cancelled),
+                         leases_expired=expired, next_schedule_due=next_due)
 
     def _renewal(self, claims, expires):
         """The statement (and its parameters) that renews the leases of `claims` at once, each fenced by its token
