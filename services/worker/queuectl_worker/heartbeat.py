@@ -52,7 +52,11 @@ class HeartbeatMixin:
         if beat.stop_requested and not self.stop_requested:
             log.info("worker %s: stop requested, finishing the running jobs first", self.id)
             self.stop_requested = True
-        self._fire_schedules(during_run=bool(self.runs), next_due=beat.next_schedule_due)
+        next_due = beat.next_schedule_due  # as this heartbeat read it: nothing to fire before then
+        if next_due is None or next_due > now_ms():
+            self._schedule_due = next_due
+        else:
+            self._fire_schedules(during_run=bool(self.runs))
 
     def _maintain(self):
         """The heartbeat's chores: hand back the jobs of lost workers, apply retention. While jobs run, a database
@@ -69,14 +73,10 @@ class HeartbeatMixin:
         if deleted:
             log.info("worker %s: deleted %d jobs older than the retention setting", self.id, deleted)
 
-    def _fire_schedules(self, during_run=False, next_due=False):
+    def _fire_schedules(self, during_run=False):
         """Enqueue the jobs of the schedules' due slots (the store makes each slot fire once, however many workers
         race), and note when the next one is due, so that an idle worker looks again right then. During a run a
-        database error is only logged: it must not pass for a failed lease renewal. `next_due`: when the next
-        slot is due as the heartbeat just read it (None: no schedule); nothing to fire before then."""
-        if next_due is not False and (next_due is None or next_due > now_ms()):
-            self._schedule_due = next_due
-            return
+        database error is only logged: it must not pass for a failed lease renewal."""
         try:
             firing = self.store.fire_due_schedules(settings=self.settings)
         except self.store.Error as error:

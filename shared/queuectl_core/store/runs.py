@@ -11,6 +11,8 @@ from ..lifecycle import HOOKS, decide, lost_outcome
 from ..timeutil import now_ms
 from .records import Claim, Heartbeat
 
+_LEASE = (("seq", "BIGINT"), ("token", "TEXT"))  # a held lease, for the renewal of several (see _renewal)
+
 
 class RunsMixin:
     """claim_next, finish_run (and both at once), heartbeats with lease renewal, output flushes, and the hand-back
@@ -157,17 +159,15 @@ class RunsMixin:
                          leases_expired=expired, next_schedule_due=next_due)
 
     def _renewal(self, claims, expires):
-        """The statement (and its parameters) that renews the leases of `claims` at once, each fenced by its token
-        (a job handed back and claimed again has another one), returning (seq, cancel_requested) of those held."""
-        seqs = ", ".join(f":s{index}" for index in range(len(claims)))
-        tokens = ", ".join(f":t{index}" for index in range(len(claims)))
+        """The statement (and its parameters) that renews the leases of `claims` at once, each fenced by its own
+        token (a job handed back and claimed again has another one), returning (seq, cancel_requested) of those
+        held."""
         params = {"expires": expires}
         for index, claim in enumerate(claims):
-            params[f"s{index}"], params[f"t{index}"] = claim.seq, claim.token
-        statement = self.q.dialect(
-            f"UPDATE jobs SET lease_expires_at = :expires WHERE seq IN ({seqs}) AND lease_token IN ({tokens})"
-            " AND state = 'processing' RETURNING seq, cancel_requested")
-        return statement, params
+            params[f"seq{index}"], params[f"token{index}"] = claim.seq, claim.token
+        return self._batch_statement("renew_leases", len(claims), _LEASE, (
+            "UPDATE jobs SET lease_expires_at = :expires FROM v WHERE jobs.seq = v_seq AND jobs.lease_token = v_token"
+            " AND jobs.state = 'processing' RETURNING seq, cancel_requested")), params
 
     def _apply_settings(self, settings):
         """Make the connection follow settings that act on it (SQLite's durability), as read by a heartbeat."""
