@@ -217,7 +217,8 @@ def count_cost(location, backend, runs=3000):
     try:
         figures = {"trigger_us": timed(1)}
         with store._transaction() as connection:
-            connection.execute("DROP TRIGGER run_totals_finish" + (" ON runs" if backend == "postgres" else ""))
+            connection.execute("DROP TRIGGER runs_updated ON runs" if backend == "postgres"
+                               else "DROP TRIGGER run_totals_finish")
         figures["uncounted_us"] = timed(runs + 1)
         figures["statement_us"] = timed(2 * runs + 1, COUNT_STATEMENTS[backend])
         return figures

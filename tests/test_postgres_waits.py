@@ -142,7 +142,7 @@ def test_a_worker_frozen_in_the_middle_of_its_heartbeat_stalls_no_other_worker(p
     try:
         store.set_settings({"lease_timeout": 3})
         with psycopg.connect(pg_url, autocommit=True) as admin:
-            # The frozen worker is stopped inside its heartbeat's transaction, its own workers row locked.
+            # The frozen worker is stopped inside its heartbeat, a statement that is its own transaction.
             admin.execute(HOLD_AT_UPDATE.format(hold=HOLD, table="workers", level="ROW"))
             admin.execute("SELECT pg_advisory_lock(%s)", (HOLD,))
             frozen = processes.start_workers(held_url(pg_url), "--count", "1", env=QUIET)
@@ -150,9 +150,10 @@ def test_a_worker_frozen_in_the_middle_of_its_heartbeat_stalls_no_other_worker(p
             worker_pid = admin.execute("SELECT pid FROM workers").fetchone()[0]  # the supervisor's child
             os.kill(worker_pid, signal.SIGSTOP)
             admin.execute("SELECT pg_advisory_unlock(%s)", (HOLD,))
+            # The server ends the statement and commits it without its client: nothing is left open or locked.
             wait_for(lambda: admin.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = 'held'"
-                                           " AND state = 'idle in transaction'").fetchone(),
-                     timeout=10, message="the frozen worker's transaction to be left open")
+                                           " AND state = 'idle'").fetchone(),
+                     timeout=10, message="the frozen worker's heartbeat to end without it")
             others = processes.start_workers(pg_url, "--count", "2", env=QUIET)
             long = enqueue(store, "sleep 9; echo done")  # its lease must be renewed all along
             began = time.monotonic()
@@ -166,10 +167,10 @@ def test_a_worker_frozen_in_the_middle_of_its_heartbeat_stalls_no_other_worker(p
             assert time.monotonic() - began < 25
             runs = store.get_job(long, history=True)["history"]
             assert [(run["exit_code"], run["error"]) for run in runs] == [(0, None)]  # its lease never lapsed
-            # The frozen worker's session was ended for idling in a transaction: it holds nothing now.
+            # The frozen worker's session holds no transaction open.
             assert admin.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'held'"
                                  " AND state = 'idle in transaction'").fetchone()[0] == 0
-        # Resumed, it finds its connection gone, opens another and goes on like the others.
+        # Resumed, it finds its row forgotten meanwhile, joins again and goes on like the others.
         os.kill(worker_pid, signal.SIGCONT)
         late = enqueue(store, "echo late")
         wait_for(lambda: store.get_job(late)["state"] == "completed", timeout=30, message="a job after the thaw")

@@ -152,3 +152,67 @@ def test_a_cancel_asked_during_the_run_is_decided_with_in_a_set_based_finish(sto
                                        now=NOW + 10)
     assert [transition.state for transition in transitions] == ["completed", "cancelled"]
     assert store.get_job("b")["state"] == "cancelled"
+
+
+def test_a_worker_turn_is_one_statement_on_postgresql_and_every_count_stays_exact(pg_url):
+    # On PostgreSQL the results of a turn and its next claims are one statement (its own transaction), the
+    # bookkeeping done by statement triggers: the per-state counts and the run totals must still add up exactly.
+    from queuectl_core.store import open_store
+
+    store = open_store(pg_url)
+    try:
+        for index in range(25):
+            add(store, f"j{index}", max_retries=3)
+        store.get_settings()  # as a worker's heartbeat reads them: the state machine decides with these
+        sent = []
+        execute = store.connection.execute
+        store.connection.execute = lambda statement, *args, **kwargs: (sent.append(statement),
+                                                                          execute(statement, *args, **kwargs))[1]
+        running = store.claim_many("w1", 30, 10, now=NOW)
+        assert len(running) == 10 and len(sent) == 1
+        finished = 0
+        while running:
+            sent.clear()
+            results = [(claim, DONE if claim.seq % 3 else Outcome(FAILED, 2, "exit code 2"), "out", 0)
+                       for claim in running]
+            transitions, running = store.finish_runs(results, "w1", 30, 10, now=NOW + 10 + finished)
+            assert len(sent) == 1 and None not in transitions
+            finished += len(results)
+        store.connection.execute = execute
+        actual = dict(store.connection.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
+        assert {state: n for state, n in store.counts().items() if n} == actual
+        assert actual["failed"] > 0 and actual["completed"] > 0  # failures wait for their retry's backoff
+        ended_runs = store.connection.execute("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL").fetchone()[0]
+        totals = store.connection.execute("SELECT sum(succeeded), sum(failed) FROM run_totals").fetchone()
+        assert ended_runs == finished == totals[0] + totals[1] and totals[1] > 0
+    finally:
+        store.close()
+
+
+def test_a_heartbeat_is_one_statement_on_postgresql_busy_or_idle(pg_url):
+    from queuectl_core.store import open_store
+
+    store = open_store(pg_url)
+    try:
+        store.register_worker("w1", "host-a", 1, now=NOW)
+        store.register_worker("gone", "host-b", 2, now=NOW - 3_600_000)  # silent for an hour: forgotten
+        add(store, "a")
+        add(store, "b")
+        a, b = store.claim_many("w1", 30, 2, now=NOW)
+        store.cancel("b")
+        sent = []
+        execute = store.connection.execute
+        store.connection.execute = lambda statement, *args, **kwargs: (sent.append(statement),
+                                                                          execute(statement, *args, **kwargs))[1]
+        busy = store.heartbeat("w1", 30, [a, b], now=NOW + 1_000)
+        idle = store.heartbeat("w1", 30, now=NOW + 2_000)
+        store.connection.execute = execute
+        assert len(sent) == 2
+        assert (busy.lost, busy.cancelled, busy.lease_held, busy.rejoined) == (frozenset(), {b.seq}, True, False)
+        assert (idle.lost, idle.stop_requested, idle.leases_expired) == (frozenset(), False, False)
+        assert busy.settings["lease_timeout"] == store.get_settings()["lease_timeout"]
+        assert [worker["id"] for worker in store.live_workers(now=NOW + 2_000)] == ["w1"]
+        expires = store.connection.execute("SELECT lease_expires_at FROM jobs WHERE seq = %s", (a.seq,)).fetchone()[0]
+        assert expires == NOW + 1_000 + 30_000  # renewed by the busy heartbeat (the idle one holds no lease)
+    finally:
+        store.close()

@@ -9,13 +9,17 @@ cancel asked meanwhile) goes the one-job way, which decides again with the cance
 
 import os
 
-from ..lifecycle import HOOKS
+from ..lifecycle import HOOKS, dependents_state
 from ..timeutil import now_ms
+from .flow import claim_of
 
 # The columns of one result in the set-based finish, with their SQL types (PostgreSQL needs them for NULLs).
 _JOB_RESULT = (("seq", "BIGINT"), ("token", "TEXT"), ("state", "TEXT"), ("attempts", "INTEGER"), ("run_at", "BIGINT"),
                ("error", "TEXT"), ("exit_code", "INTEGER"))
 _RUN_OPENED = (("seq", "BIGINT"), ("attempt", "INTEGER"))
+# A result in a worker's one-statement turn (PostgreSQL's SQL.turn): the job's new values, then its run's.
+_TURN_RESULT = _JOB_RESULT + (("attempt", "INTEGER"), ("run_exit_code", "INTEGER"), ("run_error", "TEXT"),
+                              ("output", "TEXT"), ("offset", "BIGINT"))
 _RUN_RESULT = (("seq", "BIGINT"), ("attempt", "INTEGER"), ("exit_code", "INTEGER"), ("error", "TEXT"),
                ("output", "TEXT"), ("offset", "BIGINT"))
 
@@ -29,6 +33,8 @@ class BatchesMixin:
         """Take up to `count` due jobs for `worker_id` in one transaction (a worker's free slots); a list of Claims
         in claim order, empty when nothing is due."""
         now = now_ms() if now is None else now
+        if self.q.turn is not None and queues is None and not self._flow:
+            return self._turn([], [], worker_id, lease_seconds, count, now)[1]
         with self._transaction() as connection:
             return self._claim_up_to(connection, worker_id, lease_seconds, now, queues, count)
 
@@ -37,6 +43,10 @@ class BatchesMixin:
         claim up to `claim_count` due jobs for `worker_id`, in one transaction: a worker whose runs end close
         together commits once for all. Returns (the Transitions, each None if that lease was lost; the Claims)."""
         now = now_ms() if now is None else now
+        if self.q.turn is not None and queues is None and not self._flow:
+            decided = [self._decide(claim.job, outcome, now, cancel_requested=False) for claim, outcome, _, _ in results]
+            if all(_ends_alone(claim, transition) for (claim, _, _, _), transition in zip(results, decided)):
+                return self._turn(results, decided, worker_id, lease_seconds, claim_count, now)
         if claim_count and self._split_flow_claims and (self._flow or queues):
             # PostgreSQL under flow control: the finish gives back slots (row locks on queues and key_slots rows)
             # that another worker's claim may hold the other way round; two transactions never wait on each other.
@@ -45,6 +55,45 @@ class BatchesMixin:
         with self._transaction() as connection:
             transitions = self._finish_all(connection, results, now)
             claims = self._claim_up_to(connection, worker_id, lease_seconds, now, queues, claim_count)
+        return transitions, claims
+
+    def _turn(self, results, decided, worker_id, lease_seconds, claim_count, now):
+        """finish_runs in one statement (SQL.turn): `results` whose `decided` transitions need nothing more
+        written, and up to `claim_count` plain claims. A result the statement did not take goes the one-job way
+        after it; claims the flow path must make follow the same way as in _claim_up_to."""
+        params = {"now": now, "worker": worker_id, "token": os.urandom(8).hex(), "limit": claim_count,
+                  "expires": now + int((lease_seconds or 0) * 1000)}
+        if results:
+            for index, ((claim, outcome, output, offset), transition) in enumerate(zip(results, decided)):
+                values = (claim.seq, claim.token, transition.state, transition.attempts, transition.run_at_ms,
+                          transition.last_error, transition.exit_code, claim.attempt, outcome.exit_code,
+                          outcome.error, output, offset)
+                params.update({f"{name}{index}": value for (name, _), value in zip(_TURN_RESULT, values)})
+            statement = self._batch_statement("turn", len(results), _TURN_RESULT, self.q.turn[0])
+        else:
+            statement = self.q.turn[1]
+        with self._translated():
+            cursor = self._live().execute(statement, params)
+            rows = cursor.fetchall()
+        taken, freed, flow_held = set(rows[0][0] or ()), rows[0][1], rows[0][2]
+        columns = [d[0] for d in cursor.description][3:]
+        priority, run_at = columns.index("priority"), columns.index("run_at")
+        claimed = sorted((row[3:] for row in rows if row[3] is not None),  # in claim order, as _claim_set's
+                         key=lambda row: (-row[priority], row[run_at], row[0]))
+        claims = [claim_of(columns, row) for row in claimed]
+        transitions = [transition if claim.seq in taken else None
+                       for (claim, _, _, _), transition in zip(results, decided)]
+        if len(taken) < len(results):  # a lease lost, or a cancel asked meanwhile: decided again the one-job way
+            with self._transaction() as connection:
+                for index, (claim, outcome, output, offset) in enumerate(results):
+                    if claim.seq not in taken:
+                        transitions[index] = self._finish(connection, claim, outcome, output, now, offset)
+        if len(claims) < claim_count:
+            if freed:  # the dependents this turn freed are due now
+                claims += self.claim_many(worker_id, lease_seconds, claim_count - len(claims), now)
+            elif flow_held:
+                self._flow = True  # flow control holds jobs back: the flow claim takes the rest one by one
+                claims += self.claim_many(worker_id, lease_seconds, claim_count - len(claims), now)
         return transitions, claims
 
     # ---- claims --------------------------------------------------------------------------------
@@ -150,3 +199,11 @@ class BatchesMixin:
             statement = self.q.dialect(f"WITH v({names}) AS (VALUES {rows}) {body}")
             self._batch_statements[(name, count)] = statement
         return statement
+
+
+def _ends_alone(claim, transition):
+    """Whether a result needs nothing written beyond its job's and its run's rows: no hook to enqueue, no
+    dependents to fail, no idle worker to wake for a job handed back."""
+    state = transition.state
+    return state != "pending" and dependents_state(state) is None and not (
+        state in HOOKS and claim.job.get(HOOKS[state]))

@@ -33,6 +33,11 @@ def rate_text(count, period_ms):
     return f"{count}/{period_ms / 1000:g}s"
 
 
+def claim_of(columns, row):
+    """The Claim of a claimed row (seq, run_count, lease_token, JOB_COLUMNS) whose columns are named `columns`."""
+    return Claim(seq=row[0], attempt=row[1], token=row[2], job=_to_record(dict(zip(columns[3:], row[3:], strict=False))))
+
+
 class FlowMixin:
     """The flow claim and its slots; queue settings (limit, rate, pause); per-queue reads."""
 
@@ -107,12 +112,9 @@ class FlowMixin:
     def _opened(self, connection, cursor, row, worker_id, now, open_run=True):
         """The Claim of a claimed row (seq, run_count, lease_token, JOB_COLUMNS), its run opened (unless not
         `open_run`)."""
-        columns = [d[0] for d in cursor.description]
-        seq, attempt, token = row[0], row[1], row[2]
         if open_run:
-            connection.execute(self.q.open_run, {"seq": seq, "attempt": attempt, "now": now, "worker": worker_id})
-        job = _to_record(dict(zip(columns[3:], row[3:], strict=False)))
-        return Claim(seq=seq, attempt=attempt, token=token, job=job)
+            connection.execute(self.q.open_run, {"seq": row[0], "attempt": row[1], "now": now, "worker": worker_id})
+        return claim_of([d[0] for d in cursor.description], row)
 
     def _flow_statement(self, queues):
         """The flow claim for every queue (None) or for `queues` (each through jobs_queue_ready, the heads of

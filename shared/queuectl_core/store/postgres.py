@@ -21,25 +21,73 @@ from .sql import (
     JOB_COLUMNS,
     NOT_WAITING,
     PORTABLE,
+    RENEW_LEASES,
     WAITING,
     oldest_waiting_levels,
     to_pyformat,
 )
 
 # SKIP LOCKED: concurrent claimers pass over a row another transaction is taking instead of waiting.
-CLAIM = f"""
-    UPDATE jobs SET state = 'processing', worker_id = %(worker)s, lease_token = %(token)s,
-        lease_expires_at = %(expires)s, updated_at = %(now)s, run_count = run_count + 1
+_CLAIM = f"""
+    UPDATE jobs SET state = 'processing', worker_id = :worker, lease_token = :token,
+        lease_expires_at = :expires, updated_at = :now, run_count = run_count + 1
     WHERE seq = (
-        SELECT seq FROM jobs WHERE state IN ({WAITING}) AND run_at <= %(now)s AND {NOT_WAITING}
+        SELECT seq FROM jobs WHERE state IN ({WAITING}) AND run_at <= :now AND {NOT_WAITING}
             AND NOT {IS_PAUSED} AND NOT {FLOW_ON.format(keyed="")}  -- uncorrelated: one-time filters
         ORDER BY priority DESC, run_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
     RETURNING seq, run_count, lease_token, {JOB_COLUMNS}
 """
+CLAIM = to_pyformat(_CLAIM)
 
-# The same for up to %(limit)s jobs at once (a worker's free slots): ARRAY() runs the locking scan once.
-CLAIM_BATCH = CLAIM.replace("WHERE seq = (", "WHERE seq = ANY(ARRAY(").replace(
-    "LIMIT 1 FOR UPDATE SKIP LOCKED)", "LIMIT %(limit)s FOR UPDATE SKIP LOCKED))")
+# The same for up to :limit jobs at once (a worker's free slots): ARRAY() runs the locking scan once.
+_CLAIM_BATCH = _CLAIM.replace("WHERE seq = (", "WHERE seq = ANY(ARRAY(").replace(
+    "LIMIT 1 FOR UPDATE SKIP LOCKED)", "LIMIT :limit FOR UPDATE SKIP LOCKED))")
+CLAIM_BATCH = to_pyformat(_CLAIM_BATCH)
+
+# A worker's whole turn as one statement, which is its own transaction (batches.py): the results it brings (the
+# rows of `v`, see batches._TURN_RESULT) end their jobs, each fenced by its own lease token, and their runs; up to
+# :limit due jobs are claimed and their runs opened. One round trip instead of six. Every part reads the
+# statement's one snapshot: the claim never takes a job this statement ends, nor the dependents it frees (the
+# second column says whether it freed any: the worker claims again). The first column lists the seqs of the
+# results taken; the third says, when fewer than :limit were claimed, whether flow control may hold jobs back
+# (the plain claim takes none then: sql.FLOW_ON); the others are a claim's, NULL when none was (always a row).
+TURN_ENDS = """,
+    ended AS (
+        UPDATE jobs SET state = v_state, attempts = v_attempts, run_at = v_run_at, last_error = v_error,
+            exit_code = v_exit_code, updated_at = :now, lease_token = NULL, lease_expires_at = NULL
+        FROM v WHERE jobs.seq = v_seq AND jobs.lease_token = v_token AND jobs.state = 'processing'
+            AND jobs.cancel_requested = 0
+        RETURNING jobs.seq, v_state = 'completed' AND EXISTS (SELECT FROM job_deps WHERE dep_seq = jobs.seq) AS freed),
+    closed AS (
+        UPDATE runs SET finished_at = :now, exit_code = v_run_exit_code, error = v_run_error, output = v_output,
+            output_offset = v_offset
+        FROM v JOIN ended ON ended.seq = v_seq WHERE runs.job_seq = v_seq AND runs.attempt = v_attempt)"""
+TURN_CLAIMS = f"""
+    claimed AS ({_CLAIM_BATCH}),
+    opened AS (INSERT INTO runs (job_seq, attempt, started_at, worker_id) SELECT seq, run_count, :now, :worker
+               FROM claimed)"""
+_FLOW_HELD = f"CASE WHEN (SELECT count(*) FROM claimed) < :limit THEN {FLOW_ON.format(keyed='')} ELSE false END"
+TURN_RESULT = (f"SELECT (SELECT array_agg(seq) FROM ended), (SELECT bool_or(freed) FROM ended), {_FLOW_HELD},"
+               " claimed.* FROM (SELECT 1) AS one LEFT JOIN claimed ON true")
+# The turn of a worker that brings no result: its claims only.
+TURN_CLAIMS_ONLY = (f"WITH {TURN_CLAIMS} SELECT NULL::bigint[], false, {_FLOW_HELD}, claimed.*"
+                    " FROM (SELECT 1) AS one LEFT JOIN claimed ON true")
+
+# A worker's heartbeat as one statement, its own transaction (RunsMixin._beat_alone): the worker marked alive, its
+# leases renewed (the rows of `v`; an empty `renewed` for an idle worker), workers silent for long forgotten (never
+# itself: one statement changes a row once), and what the turn asks read from the same snapshot: the stop flag,
+# whether the worker's row was there, the settings, the leases held and those asked to cancel, whether any lease
+# expired, when the next schedule is due.
+_BEAT = f""",
+    beat AS (UPDATE workers SET heartbeat_at = :now, stats = :stats WHERE id = :worker RETURNING stop_requested),
+    forgotten AS (DELETE FROM workers WHERE id IN (
+        SELECT id FROM workers WHERE heartbeat_at < :before AND id <> :worker FOR UPDATE SKIP LOCKED))
+    SELECT (SELECT stop_requested FROM beat), EXISTS (SELECT FROM beat),
+        (SELECT json_agg(json_build_array(name, value)) FROM settings),
+        (SELECT array_agg(seq) FROM renewed), (SELECT array_agg(seq) FROM renewed WHERE cancel_requested <> 0),
+        EXISTS ({PORTABLE["any_expired"]}), ({PORTABLE["next_schedule_due"]})"""
+HEARTBEAT = (f", renewed AS ({RENEW_LEASES})" + _BEAT,
+             to_pyformat("WITH renewed AS (SELECT NULL::bigint AS seq, 0 AS cancel_requested WHERE false)" + _BEAT))
 
 # For the transaction of a bulk insert or a copy (postgres_bounds: statement_timeout is for everything else).
 UNBOUNDED_STATEMENT = "SET LOCAL statement_timeout = 0"
@@ -49,6 +97,8 @@ SQL = SimpleNamespace(
        if name not in ("expired", "forget_workers")},
     claim=CLAIM,
     claim_batch=CLAIM_BATCH,
+    heartbeat=HEARTBEAT,
+    turn=(TURN_ENDS + "," + TURN_CLAIMS + " " + TURN_RESULT, to_pyformat(TURN_CLAIMS_ONLY)),
     oldest_waiting_levels=to_pyformat(oldest_waiting_levels()),
     # Rows another transaction holds are passed over, never waited for: a worker frozen in the middle of its
     # heartbeat (its job's or its own workers row locked) stalls nobody else's heartbeat; a skipped job is looked

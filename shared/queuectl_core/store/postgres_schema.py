@@ -248,6 +248,68 @@ MIGRATIONS = (
     ("worker slots", """
     ALTER TABLE workers ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 1;
     """),
+    # 10: the bookkeeping of migrations 3, 4, 5 and 8 (counts, freed slots, freed dependency edges, run totals)
+    # once per statement instead of once per row: a batch of ten claims or results paid ten trigger calls and
+    # twenty counter upserts, and now pays one call and an upsert per (queue, state). The transition tables hold
+    # the statement's rows before and after; only rows whose state changed count (a lease renewal changes none).
+    # (A trigger with transition tables cannot name columns: these fire on every UPDATE of their table.)
+    ("statement-level bookkeeping", f"""
+    LOCK TABLE jobs IN SHARE MODE;
+    DROP TRIGGER job_counts_update ON jobs;
+    DROP TRIGGER slots_free ON jobs;
+    DROP TRIGGER job_deps_done ON jobs;
+    DROP TRIGGER run_totals_finish ON runs;
+    CREATE FUNCTION queuectl_jobs_updated() RETURNS trigger LANGUAGE plpgsql AS E'
+        BEGIN
+            INSERT INTO job_counts (queue, state, slot, n)
+            SELECT change.queue, change.state, (SELECT queuectl_count_slot()), sum(change.n)
+            FROM before_rows o JOIN after_rows j ON j.seq = o.seq
+            CROSS JOIN LATERAL (VALUES (o.queue, o.state, -1), (j.queue, j.state, 1)) AS change (queue, state, n)
+            WHERE j.state <> o.state
+            GROUP BY change.queue, change.state
+            ON CONFLICT (queue, state, slot) DO UPDATE SET n = job_counts.n + excluded.n\\073
+            IF EXISTS (SELECT 1 FROM before_rows o JOIN after_rows j ON j.seq = o.seq
+                       WHERE o.state = ''processing'' AND j.state <> ''processing'') THEN
+                UPDATE queues SET running = queues.running - freed.n
+                FROM (SELECT o.queue, count(*) AS n FROM before_rows o JOIN after_rows j ON j.seq = o.seq
+                      WHERE o.state = ''processing'' AND j.state <> ''processing'' GROUP BY o.queue) AS freed
+                WHERE queues.name = freed.queue\\073
+                UPDATE key_slots SET running = key_slots.running - freed.n
+                FROM (SELECT o.concurrency_key AS key, count(*) AS n FROM before_rows o JOIN after_rows j ON j.seq = o.seq
+                      WHERE o.state = ''processing'' AND j.state <> ''processing'' AND o.concurrency_key IS NOT NULL
+                      GROUP BY o.concurrency_key) AS freed
+                WHERE key_slots.key = freed.key\\073
+                DELETE FROM key_slots WHERE running <= 0 AND key IN (SELECT concurrency_key FROM before_rows)\\073
+                DELETE FROM job_deps WHERE dep_seq IN (
+                    SELECT j.seq FROM before_rows o JOIN after_rows j ON j.seq = o.seq
+                    WHERE j.state = ''completed'' AND o.state <> ''completed'')\\073
+            END IF\\073
+            RETURN NULL\\073
+        END';
+    CREATE TRIGGER jobs_updated AFTER UPDATE ON jobs REFERENCING OLD TABLE AS before_rows NEW TABLE AS after_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION queuectl_jobs_updated();
+    CREATE FUNCTION queuectl_runs_updated() RETURNS trigger LANGUAGE plpgsql AS E'
+        BEGIN
+            INSERT INTO run_totals (bucket, slot, succeeded, failed, duration_ms)
+            SELECT finished.bucket, (SELECT queuectl_count_slot()), sum(finished.ok), sum(1 - finished.ok),
+                   sum(finished.duration)
+            FROM (SELECT {run_bucket("r.finished_at - r.started_at")} AS bucket, {run_succeeded("r.")} AS ok,
+                         r.finished_at - r.started_at AS duration
+                  FROM before_rows o JOIN after_rows r ON r.job_seq = o.job_seq AND r.attempt = o.attempt
+                  WHERE o.finished_at IS NULL AND r.finished_at IS NOT NULL) AS finished
+            GROUP BY finished.bucket
+            ON CONFLICT (bucket, slot) DO UPDATE SET succeeded = run_totals.succeeded + excluded.succeeded,
+                failed = run_totals.failed + excluded.failed,
+                duration_ms = run_totals.duration_ms + excluded.duration_ms\\073
+            RETURN NULL\\073
+        END';
+    CREATE TRIGGER runs_updated AFTER UPDATE ON runs REFERENCING OLD TABLE AS before_rows NEW TABLE AS after_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION queuectl_runs_updated();
+    DROP FUNCTION queuectl_count_state_change();
+    DROP FUNCTION queuectl_free_slots();
+    DROP FUNCTION queuectl_free_dependents();
+    DROP FUNCTION queuectl_count_finished_run()
+    """),
 )
 
 

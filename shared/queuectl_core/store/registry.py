@@ -17,8 +17,11 @@ class RegistryMixin:
         return self._settings(None)
 
     def _settings(self, connection):
+        return self._settings_of(connection.execute(self.q.settings, {}) if connection else self._read(self.q.settings))
+
+    def _settings_of(self, rows):
+        """Every setting, from the settings table's (name, value) `rows` over the defaults."""
         values = settings_module.defaults()
-        rows = connection.execute(self.q.settings, {}) if connection else self._read(self.q.settings)
         for name, value in rows:
             if name in values:
                 values[name] = json.loads(value)

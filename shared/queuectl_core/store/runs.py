@@ -10,8 +10,9 @@ import os
 from ..lifecycle import HOOKS, decide, lost_outcome
 from ..timeutil import now_ms
 from .records import Claim, Heartbeat
+from .sql import RENEW_LEASES
 
-_LEASE = (("seq", "BIGINT"), ("token", "TEXT"))  # a held lease, for the renewal of several (see _renewal)
+_LEASE = (("seq", "BIGINT"), ("token", "TEXT"))  # a held lease, for the renewal of several (sql.RENEW_LEASES)
 
 
 class RunsMixin:
@@ -128,46 +129,57 @@ class RunsMixin:
         statement, and read its stop flag, the settings, and which of those jobs were lost or asked to cancel."""
         now = now_ms() if now is None else now
         claims = [] if claims is None else [claims] if isinstance(claims, Claim) else list(claims)
-        held, cancelled = set(), set()
-        with self._transaction() as connection:
-            stats_json = json.dumps(stats) if stats else None
-            row = connection.execute(self.q.beat, {"now": now, "stats": stats_json, "worker": worker_id}).fetchone()
-            rejoined = row is None and worker_id in self._registered()
-            if rejoined:
-                # Its row was forgotten (another worker's heartbeat after an outage of 2 x lease_timeout): without
-                # it the worker went on claiming, but `worker list`, /metrics, `worker stop` and --health lost it.
-                host, pid, started, concurrency = self._registered()[worker_id]
-                connection.execute(self.q.rejoin_worker, {"worker": worker_id, "host": host, "pid": pid,
-                                                          "started": started, "now": now, "stats": stats_json,
+        params = {"now": now, "stats": json.dumps(stats) if stats else None, "worker": worker_id,
+                  # workers that stopped heartbeating long ago are forgotten (their jobs are reclaimed by lease)
+                  "before": now - 2 * int(lease_seconds * 1000), "expires": now + int(lease_seconds * 1000)}
+        beat = self._beat_alone if self.q.heartbeat is not None else self._beat
+        stop, alive, setting_rows, held, cancelled, expired, next_due = beat(params, claims)
+        current = self._settings_of(setting_rows)
+        rejoined = not alive and worker_id in self._registered()
+        if rejoined:
+            # Its row was forgotten (another worker's heartbeat after an outage of 2 x lease_timeout): without
+            # it the worker went on claiming, but `worker list`, /metrics, `worker stop` and --health lost it.
+            host, pid, started, concurrency = self._registered()[worker_id]
+            with self._transaction() as connection:
+                connection.execute(self.q.rejoin_worker, {**params, "host": host, "pid": pid, "started": started,
                                                           "concurrency": concurrency})
-            if claims:
-                renewal = self._renewal(claims, now + int(lease_seconds * 1000))
-                for seq, cancel_requested in connection.execute(*renewal):
-                    held.add(seq)
-                    if cancel_requested:
-                        cancelled.add(seq)
-            # Forget workers that stopped heartbeating long ago (their jobs are reclaimed by lease).
-            connection.execute(self.q.forget_workers, {"before": now - 2 * int(lease_seconds * 1000)})
-            current = self._settings(connection)
-            # The turn's other questions, in this same transaction (an idle worker's turn is then one).
-            expired = connection.execute(self.q.any_expired, {"now": now}).fetchone() is not None
-            next_due = connection.execute(self.q.next_schedule_due, {}).fetchone()[0]
         self._apply_settings(current)
         lost = frozenset(claim.seq for claim in claims) - held
-        return Heartbeat(stop_requested=bool(row and row[0]), lease_held=not lost, settings=current,
+        return Heartbeat(stop_requested=bool(stop), lease_held=not lost, settings=current,
                          cancel_requested=bool(cancelled), rejoined=rejoined, lost=lost, cancelled=frozenset(cancelled),
                          leases_expired=expired, next_schedule_due=next_due)
 
-    def _renewal(self, claims, expires):
-        """The statement (and its parameters) that renews the leases of `claims` at once, each fenced by its own
-        token (a job handed back and claimed again has another one), returning (seq, cancel_requested) of those
-        held."""
-        params = {"expires": expires}
-        for index, claim in enumerate(claims):
-            params[f"seq{index}"], params[f"token{index}"] = claim.seq, claim.token
-        return self._batch_statement("renew_leases", len(claims), _LEASE, (
-            "UPDATE jobs SET lease_expires_at = :expires FROM v WHERE jobs.seq = v_seq AND jobs.lease_token = v_token"
-            " AND jobs.state = 'processing' RETURNING seq, cancel_requested")), params
+    def _beat(self, params, claims):
+        """A heartbeat's writes and reads in one transaction: (stop flag, whether the worker's row was there, the
+        settings' rows, the seqs of the leases renewed, of those asked to cancel, whether any lease expired, when
+        the next schedule is due)."""
+        held, cancelled = set(), set()
+        with self._transaction() as connection:
+            row = connection.execute(self.q.beat, params).fetchone()
+            if claims:
+                renewal = self._batch_statement("renew_leases", len(claims), _LEASE, RENEW_LEASES)
+                for seq, cancel_requested in connection.execute(renewal, _with_leases(params, claims)):
+                    held.add(seq)
+                    if cancel_requested:
+                        cancelled.add(seq)
+            connection.execute(self.q.forget_workers, params)
+            setting_rows = connection.execute(self.q.settings, {}).fetchall()
+            # The turn's other questions, in this same transaction (an idle worker's turn is then one).
+            expired = connection.execute(self.q.any_expired, params).fetchone() is not None
+            next_due = connection.execute(self.q.next_schedule_due, {}).fetchone()[0]
+        return row and row[0], row is not None, setting_rows, held, cancelled, expired, next_due
+
+    def _beat_alone(self, params, claims):
+        """_beat as one statement (SQL.heartbeat, PostgreSQL): one round trip."""
+        if claims:
+            params = _with_leases(params, claims)
+            statement = self._batch_statement("heartbeat", len(claims), _LEASE, self.q.heartbeat[0])
+        else:
+            statement = self.q.heartbeat[1]
+        with self._translated():
+            stop, alive, setting_rows, held, cancelled, expired, next_due = self._live().execute(
+                statement, params).fetchone()
+        return stop, alive, setting_rows or [], set(held or ()), set(cancelled or ()), expired, next_due
 
     def _apply_settings(self, settings):
         """Make the connection follow settings that act on it (SQLite's durability), as read by a heartbeat."""
@@ -200,3 +212,11 @@ class RunsMixin:
                 reclaimed.append(job_id)
             self._wake(connection)
         return reclaimed
+
+
+def _with_leases(params, claims):
+    """`params` with the (seq, token) of each of `claims`, the rows of RENEW_LEASES' `v`."""
+    params = dict(params)
+    for index, claim in enumerate(claims):
+        params[f"seq{index}"], params[f"token{index}"] = claim.seq, claim.token
+    return params

@@ -50,6 +50,8 @@ SQL = SimpleNamespace(
     **PORTABLE,
     claim=CLAIM,
     claim_batch=CLAIM_BATCH,
+    heartbeat=None,  # as turn: a heartbeat is a transaction of several statements (RunsMixin._beat)
+    turn=None,  # no data-modifying WITH: a worker's turn is a transaction of several statements (batches.py)
     oldest_waiting_levels=oldest_waiting_levels("INDEXED BY jobs_ready"),
     # Kept by triggers and by count_new_jobs in the enqueue transactions (migration 2).
     counts="SELECT state, sum(n) FROM job_counts GROUP BY state",

@@ -238,6 +238,11 @@ MIGRATIONS = (
     ("worker slots", """
     ALTER TABLE workers ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 1;
     """),
+    # 10: PostgreSQL's bookkeeping triggers become statement-level. SQLite has row triggers only, which run
+    # inside the engine at no round trip's cost: nothing changes here.
+    ("statement-level bookkeeping", """
+    SELECT 1;
+    """),
 )
 # Until both backends were numbered alike, SQLite added the job counts as version 2: a database at 2 or 3 that
 # has them is one version short of the present numbering (the job counts migration can run over them again).
