@@ -44,7 +44,8 @@ class BatchesMixin:
         together commits once for all. Returns (the Transitions, each None if that lease was lost; the Claims)."""
         now = now_ms() if now is None else now
         if self.q.turn is not None and queues is None and not self._flow:
-            decided = [self._decide(claim.job, outcome, now, cancel_requested=False) for claim, outcome, _, _ in results]
+            decided = [self._decide(claim.job, outcome, now, cancel_requested=False)
+                       for claim, outcome, _, _ in results]
             if all(_ends_alone(claim, transition) for (claim, _, _, _), transition in zip(results, decided)):
                 return self._turn(results, decided, worker_id, lease_seconds, claim_count, now)
         if claim_count and self._split_flow_claims and (self._flow or queues):

@@ -35,7 +35,8 @@ def rate_text(count, period_ms):
 
 def claim_of(columns, row):
     """The Claim of a claimed row (seq, run_count, lease_token, JOB_COLUMNS) whose columns are named `columns`."""
-    return Claim(seq=row[0], attempt=row[1], token=row[2], job=_to_record(dict(zip(columns[3:], row[3:], strict=False))))
+    job = _to_record(dict(zip(columns[3:], row[3:], strict=False)))
+    return Claim(seq=row[0], attempt=row[1], token=row[2], job=job)
 
 
 class FlowMixin:

@@ -275,7 +275,8 @@ MIGRATIONS = (
                       WHERE o.state = ''processing'' AND j.state <> ''processing'' GROUP BY o.queue) AS freed
                 WHERE queues.name = freed.queue\\073
                 UPDATE key_slots SET running = key_slots.running - freed.n
-                FROM (SELECT o.concurrency_key AS key, count(*) AS n FROM before_rows o JOIN after_rows j ON j.seq = o.seq
+                FROM (SELECT o.concurrency_key AS key, count(*) AS n
+                      FROM before_rows o JOIN after_rows j ON j.seq = o.seq
                       WHERE o.state = ''processing'' AND j.state <> ''processing'' AND o.concurrency_key IS NOT NULL
                       GROUP BY o.concurrency_key) AS freed
                 WHERE key_slots.key = freed.key\\073

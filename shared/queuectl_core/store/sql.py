@@ -33,8 +33,9 @@ NOT_WAITING = "NOT EXISTS (SELECT 1 FROM job_deps WHERE job_deps.job_seq = jobs.
 # Renews the leases of a worker's running jobs, the rows of `v` (v_seq, v_token; see Store._batch_statement), each
 # fenced by its own token (a job handed back and claimed again has another one); returns (seq, cancel_requested)
 # of the leases still held.
-RENEW_LEASES = ("UPDATE jobs SET lease_expires_at = :expires FROM v WHERE jobs.seq = v_seq AND jobs.lease_token = v_token"
-                " AND jobs.state = 'processing' RETURNING seq, cancel_requested")
+RENEW_LEASES = ("UPDATE jobs SET lease_expires_at = :expires FROM v"
+                " WHERE jobs.seq = v_seq AND jobs.lease_token = v_token AND jobs.state = 'processing'"
+                " RETURNING seq, cancel_requested")
 # True while paused; each backend's claim tests it once per statement, never per candidate row.
 IS_PAUSED = f"EXISTS (SELECT 1 FROM settings WHERE name = '{PAUSED}')"
 # True while flow control may hold a job back: a queue has a setting (limit, rate, pause), or a job with a
