@@ -12,22 +12,14 @@ import os
 from ..lifecycle import HOOKS, dependents_state
 from ..timeutil import now_ms
 from .flow import claim_of
-
-# The columns of one result in the set-based finish, with their SQL types (PostgreSQL needs them for NULLs).
-_JOB_RESULT = (("seq", "BIGINT"), ("token", "TEXT"), ("state", "TEXT"), ("attempts", "INTEGER"), ("run_at", "BIGINT"),
-               ("error", "TEXT"), ("exit_code", "INTEGER"))
-_RUN_OPENED = (("seq", "BIGINT"), ("attempt", "INTEGER"))
-# A result in a worker's one-statement turn (PostgreSQL's SQL.turn): the job's new values, then its run's.
-_TURN_RESULT = _JOB_RESULT + (("attempt", "INTEGER"), ("run_exit_code", "INTEGER"), ("run_error", "TEXT"),
-                              ("output", "TEXT"), ("offset", "BIGINT"))
-_RUN_RESULT = (("seq", "BIGINT"), ("attempt", "INTEGER"), ("exit_code", "INTEGER"), ("error", "TEXT"),
-               ("output", "TEXT"), ("offset", "BIGINT"))
+from .sql import FINISH_JOBS, FINISH_RUNS, OPEN_RUNS, RESULT_COLUMNS, RUN_OPENED_COLUMNS
 
 
 class BatchesMixin:
     """claim_many and finish_runs."""
 
     _batch_statements = None
+    _turn_columns = None
 
     def claim_many(self, worker_id, lease_seconds, count, now=None, queues=None):
         """Take up to `count` due jobs for `worker_id` in one transaction (a worker's free slots); a list of Claims
@@ -65,19 +57,17 @@ class BatchesMixin:
         params = {"now": now, "worker": worker_id, "token": os.urandom(8).hex(), "limit": claim_count,
                   "expires": now + int((lease_seconds or 0) * 1000)}
         if results:
-            for index, ((claim, outcome, output, offset), transition) in enumerate(zip(results, decided)):
-                values = (claim.seq, claim.token, transition.state, transition.attempts, transition.run_at_ms,
-                          transition.last_error, transition.exit_code, claim.attempt, outcome.exit_code,
-                          outcome.error, output, offset)
-                params.update({f"{name}{index}": value for (name, _), value in zip(_TURN_RESULT, values)})
-            statement = self._batch_statement("turn", len(results), _TURN_RESULT, self.q.turn[0])
+            statement, params = self._batch("turn", RESULT_COLUMNS, _result_rows(results, decided), self.q.turn[0],
+                                            params)
         else:
             statement = self.q.turn[1]
         with self._translated():
             cursor = self._live().execute(statement, params)
             rows = cursor.fetchall()
         taken, freed, flow_held = set(rows[0][0] or ()), rows[0][1], rows[0][2]
-        columns = [d[0] for d in cursor.description][3:]
+        if self._turn_columns is None:  # the same for every turn (reading cursor.description costs per column)
+            self._turn_columns = [d[0] for d in cursor.description][3:]
+        columns = self._turn_columns
         priority, run_at = columns.index("priority"), columns.index("run_at")
         claimed = sorted((row[3:] for row in rows if row[3] is not None),  # in claim order, as _claim_set's
                          key=lambda row: (-row[priority], row[run_at], row[0]))
@@ -128,12 +118,8 @@ class BatchesMixin:
         columns = [d[0] for d in cursor.description]
         priority, run_at = columns.index("priority"), columns.index("run_at")
         rows.sort(key=lambda row: (-row[priority], row[run_at], row[0]))
-        params = {"now": now, "worker": worker_id}
-        for index, row in enumerate(rows):
-            params[f"seq{index}"], params[f"attempt{index}"] = row[0], row[1]
-        connection.execute(self._batch_statement("open_runs", len(rows), _RUN_OPENED, (
-            "INSERT INTO runs (job_seq, attempt, started_at, worker_id) SELECT v_seq, v_attempt, :now, :worker FROM v"
-        )), params)
+        connection.execute(*self._batch("open_runs", RUN_OPENED_COLUMNS, [row[:2] for row in rows], OPEN_RUNS,
+                                        {"now": now, "worker": worker_id}))
         return [self._opened(connection, cursor, row, worker_id, now, open_run=False) for row in rows]
 
     # ---- results -------------------------------------------------------------------------------
@@ -144,11 +130,13 @@ class BatchesMixin:
             return [self._finish(connection, claim, outcome, output, now, offset)
                     for claim, outcome, output, offset in results]
         decided = [self._decide(claim.job, outcome, now, cancel_requested=False) for claim, outcome, _, _ in results]
-        statement, params = self._finish_jobs_statement(results, decided, now)
-        taken = {row[0] for row in connection.execute(statement, params)}
-        done = [(result, transition) for result, transition in zip(results, decided) if result[0].seq in taken]
-        if done:
-            connection.execute(*self._finish_runs_statement([result for result, _ in done], now))
+        rows = _result_rows(results, decided)
+        taken = {row[0] for row in connection.execute(
+            *self._batch("finish_jobs", RESULT_COLUMNS, rows, FINISH_JOBS + " RETURNING seq", {"now": now}))}
+        if taken:
+            connection.execute(*self._batch(
+                "finish_runs", RESULT_COLUMNS, [row for row in rows if row[0] in taken],
+                FINISH_RUNS + " WHERE runs.job_seq = v_seq AND runs.attempt = v_attempt", {"now": now}))
         transitions = []
         for result, transition in zip(results, decided):
             claim, outcome, output, offset = result
@@ -159,47 +147,49 @@ class BatchesMixin:
             if transition.state in HOOKS and claim.job.get(HOOKS[transition.state]):
                 self._enqueue_hook(connection, claim.id, transition.state, transition.exit_code, claim.job, now)
             transitions.append(transition)
-        if any(transition.state == "pending" for _, transition in done):
+        if any(transition and transition.state == "pending" for transition in transitions):
             self._wake(connection)  # handed back at once (a stopped worker): idle workers may be asleep
         return transitions
 
-    def _finish_jobs_statement(self, results, transitions, now):
-        params = {"now": now}
-        for index, ((claim, _, _, _), transition) in enumerate(zip(results, transitions)):
-            values = (claim.seq, claim.token, transition.state, transition.attempts, transition.run_at_ms,
-                      transition.last_error, transition.exit_code)
-            params.update({f"{name}{index}": value for (name, _), value in zip(_JOB_RESULT, values)})
-        statement = self._batch_statement("finish_jobs", len(results), _JOB_RESULT, (
-            "UPDATE jobs SET state = v_state, attempts = v_attempts, run_at = v_run_at, last_error = v_error,"
-            " exit_code = v_exit_code, updated_at = :now, lease_token = NULL, lease_expires_at = NULL"
-            " FROM v WHERE jobs.seq = v_seq AND jobs.lease_token = v_token AND jobs.state = 'processing'"
-            " AND jobs.cancel_requested = 0 RETURNING seq"))
-        return statement, params
+    def _batch(self, name, columns, rows, body, params):
+        """(statement, parameters) of `body` after `WITH v(v_column, ...) AS (...)` whose rows are `rows`
+        (tuples in the order of `columns`, (name, SQL type) pairs), with `params` for the rest of `body`.
 
-    def _finish_runs_statement(self, results, now):
-        params = {"now": now}
-        for index, (claim, outcome, output, offset) in enumerate(results):
-            values = (claim.seq, claim.attempt, outcome.exit_code, outcome.error, output, offset)
-            params.update({f"{name}{index}": value for (name, _), value in zip(_RUN_RESULT, values)})
-        statement = self._batch_statement("finish_runs", len(results), _RUN_RESULT, (
-            "UPDATE runs SET finished_at = :now, exit_code = v_exit_code, error = v_error, output = v_output,"
-            " output_offset = v_offset FROM v WHERE runs.job_seq = v_seq AND runs.attempt = v_attempt"))
-        return statement, params
-
-    def _batch_statement(self, name, count, columns, body):
-        """`body` after `WITH v(v_column, ...) AS (VALUES ...)` with `count` rows of typed parameters (:column0,
-        ...), in the backend's dialect; made once per name and count."""
+        PostgreSQL gets one array per column (unnest): one statement whatever the count of rows, short enough
+        for psycopg to cache its parsing (a VALUES list of ten results was parsed again at each call, half the
+        client's time per job) and prepared once. SQLite gets a VALUES list of typed parameters, made once per
+        name and count."""
         if self._batch_statements is None:
             self._batch_statements = {}
-        statement = self._batch_statements.get((name, count))
+        params = dict(params)
+        arrays = self.q.arrays
+        key = (name, None if arrays else len(rows))
+        statement = self._batch_statements.get(key)
         if statement is None:
-            rows = ", ".join(
-                "(" + ", ".join(f"CAST(:{column}{index} AS {kind})" for column, kind in columns) + ")"
-                for index in range(count))
             names = ", ".join(f"v_{column}" for column, _ in columns)
-            statement = self.q.dialect(f"WITH v({names}) AS (VALUES {rows}) {body}")
-            self._batch_statements[(name, count)] = statement
-        return statement
+            if arrays:
+                source = "SELECT * FROM unnest(" + ", ".join(
+                    f"CAST(:v_{column} AS {kind}[])" for column, kind in columns) + ")"
+            else:
+                source = "VALUES " + ", ".join(
+                    "(" + ", ".join(f"CAST(:{column}{index} AS {kind})" for column, kind in columns) + ")"
+                    for index in range(len(rows)))
+            statement = self.q.dialect(f"WITH v({names}) AS ({source}) {body}")
+            self._batch_statements[key] = statement
+        if arrays:
+            for position, (column, _) in enumerate(columns):
+                params[f"v_{column}"] = [row[position] for row in rows]
+        else:
+            for index, row in enumerate(rows):
+                params.update({f"{column}{index}": value for (column, _), value in zip(columns, row)})
+        return statement, params
+
+
+def _result_rows(results, transitions):
+    """The rows of RESULT_COLUMNS for `results` ((claim, outcome, output, offset)) and their `transitions`."""
+    return [(claim.seq, claim.token, transition.state, transition.attempts, transition.run_at_ms,
+             transition.last_error, transition.exit_code, claim.attempt, outcome.exit_code, outcome.error, output,
+             offset) for (claim, outcome, output, offset), transition in zip(results, transitions)]
 
 
 def _ends_alone(claim, transition):

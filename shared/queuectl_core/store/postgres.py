@@ -16,6 +16,8 @@ from .enqueue import BULK_COLUMNS
 from .postgres_schema import CHANNEL, migrate
 from .sql import (
     DUE_SCHEDULES,
+    FINISH_JOBS,
+    FINISH_RUNS,
     FLOW_ON,
     IS_PAUSED,
     JOB_COLUMNS,
@@ -45,23 +47,16 @@ _CLAIM_BATCH = _CLAIM.replace("WHERE seq = (", "WHERE seq = ANY(ARRAY(").replace
 CLAIM_BATCH = to_pyformat(_CLAIM_BATCH)
 
 # A worker's whole turn as one statement, which is its own transaction (batches.py): the results it brings (the
-# rows of `v`, see batches._TURN_RESULT) end their jobs, each fenced by its own lease token, and their runs; up to
+# rows of `v`: sql.RESULT_COLUMNS) end their jobs, each fenced by its own lease token, and their runs; up to
 # :limit due jobs are claimed and their runs opened. One round trip instead of six. Every part reads the
 # statement's one snapshot: the claim never takes a job this statement ends, nor the dependents it frees (the
 # second column says whether it freed any: the worker claims again). The first column lists the seqs of the
 # results taken; the third says, when fewer than :limit were claimed, whether flow control may hold jobs back
 # (the plain claim takes none then: sql.FLOW_ON); the others are a claim's, NULL when none was (always a row).
-TURN_ENDS = """,
-    ended AS (
-        UPDATE jobs SET state = v_state, attempts = v_attempts, run_at = v_run_at, last_error = v_error,
-            exit_code = v_exit_code, updated_at = :now, lease_token = NULL, lease_expires_at = NULL
-        FROM v WHERE jobs.seq = v_seq AND jobs.lease_token = v_token AND jobs.state = 'processing'
-            AND jobs.cancel_requested = 0
+TURN_ENDS = f""",
+    ended AS ({FINISH_JOBS}
         RETURNING jobs.seq, v_state = 'completed' AND EXISTS (SELECT FROM job_deps WHERE dep_seq = jobs.seq) AS freed),
-    closed AS (
-        UPDATE runs SET finished_at = :now, exit_code = v_run_exit_code, error = v_run_error, output = v_output,
-            output_offset = v_offset
-        FROM v JOIN ended ON ended.seq = v_seq WHERE runs.job_seq = v_seq AND runs.attempt = v_attempt)"""
+    closed AS ({FINISH_RUNS} JOIN ended ON ended.seq = v_seq WHERE runs.job_seq = v_seq AND runs.attempt = v_attempt)"""
 TURN_CLAIMS = f"""
     claimed AS ({_CLAIM_BATCH}),
     opened AS (INSERT INTO runs (job_seq, attempt, started_at, worker_id) SELECT seq, run_count, :now, :worker
@@ -97,6 +92,7 @@ SQL = SimpleNamespace(
        if name not in ("expired", "forget_workers")},
     claim=CLAIM,
     claim_batch=CLAIM_BATCH,
+    arrays=True,  # several rows at once as one array per column (BatchesMixin._batch)
     heartbeat=HEARTBEAT,
     turn=(TURN_ENDS + "," + TURN_CLAIMS + " " + TURN_RESULT, to_pyformat(TURN_CLAIMS_ONLY)),
     oldest_waiting_levels=to_pyformat(oldest_waiting_levels()),

@@ -10,9 +10,7 @@ import os
 from ..lifecycle import HOOKS, decide, lost_outcome
 from ..timeutil import now_ms
 from .records import Claim, Heartbeat
-from .sql import RENEW_LEASES
-
-_LEASE = (("seq", "BIGINT"), ("token", "TEXT"))  # a held lease, for the renewal of several (sql.RENEW_LEASES)
+from .sql import LEASE_COLUMNS, RENEW_LEASES
 
 
 class RunsMixin:
@@ -157,8 +155,8 @@ class RunsMixin:
         with self._transaction() as connection:
             row = connection.execute(self.q.beat, params).fetchone()
             if claims:
-                renewal = self._batch_statement("renew_leases", len(claims), _LEASE, RENEW_LEASES)
-                for seq, cancel_requested in connection.execute(renewal, _with_leases(params, claims)):
+                renewal = self._batch("renew_leases", LEASE_COLUMNS, _leases(claims), RENEW_LEASES, params)
+                for seq, cancel_requested in connection.execute(*renewal):
                     held.add(seq)
                     if cancel_requested:
                         cancelled.add(seq)
@@ -172,8 +170,7 @@ class RunsMixin:
     def _beat_alone(self, params, claims):
         """_beat as one statement (SQL.heartbeat, PostgreSQL): one round trip."""
         if claims:
-            params = _with_leases(params, claims)
-            statement = self._batch_statement("heartbeat", len(claims), _LEASE, self.q.heartbeat[0])
+            statement, params = self._batch("heartbeat", LEASE_COLUMNS, _leases(claims), self.q.heartbeat[0], params)
         else:
             statement = self.q.heartbeat[1]
         with self._translated():
@@ -214,9 +211,6 @@ class RunsMixin:
         return reclaimed
 
 
-def _with_leases(params, claims):
-    """`params` with the (seq, token) of each of `claims`, the rows of RENEW_LEASES' `v`."""
-    params = dict(params)
-    for index, claim in enumerate(claims):
-        params[f"seq{index}"], params[f"token{index}"] = claim.seq, claim.token
-    return params
+def _leases(claims):
+    """The rows of LEASE_COLUMNS for `claims`."""
+    return [(claim.seq, claim.token) for claim in claims]

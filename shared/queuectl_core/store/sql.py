@@ -30,7 +30,22 @@ PAUSED = "paused"
 # What the claim adds to "due": no dependency still waiting (job_deps holds only waiting edges, so this
 # is one primary-key probe per candidate).
 NOT_WAITING = "NOT EXISTS (SELECT 1 FROM job_deps WHERE job_deps.job_seq = jobs.seq)"
-# Renews the leases of a worker's running jobs, the rows of `v` (v_seq, v_token; see Store._batch_statement), each
+# Statements over `v`, a table of several rows given at once (BatchesMixin._batch), each v_<column> of it.
+# The ends of several runs: per row, the job's new values, then its run's.
+RESULT_COLUMNS = (("seq", "BIGINT"), ("token", "TEXT"), ("state", "TEXT"), ("attempts", "INTEGER"),
+                  ("run_at", "BIGINT"), ("error", "TEXT"), ("exit_code", "INTEGER"), ("attempt", "INTEGER"),
+                  ("run_exit_code", "INTEGER"), ("run_error", "TEXT"), ("output", "TEXT"), ("offset", "BIGINT"))
+# Each job ended only if its lease is still the claim's and no cancel was asked (as finish_job).
+FINISH_JOBS = ("UPDATE jobs SET state = v_state, attempts = v_attempts, run_at = v_run_at, last_error = v_error,"
+               " exit_code = v_exit_code, updated_at = :now, lease_token = NULL, lease_expires_at = NULL"
+               " FROM v WHERE jobs.seq = v_seq AND jobs.lease_token = v_token AND jobs.state = 'processing'"
+               " AND jobs.cancel_requested = 0")
+FINISH_RUNS = ("UPDATE runs SET finished_at = :now, exit_code = v_run_exit_code, error = v_run_error,"
+               " output = v_output, output_offset = v_offset FROM v")
+RUN_OPENED_COLUMNS = (("seq", "BIGINT"), ("attempt", "INTEGER"))
+OPEN_RUNS = "INSERT INTO runs (job_seq, attempt, started_at, worker_id) SELECT v_seq, v_attempt, :now, :worker FROM v"
+LEASE_COLUMNS = (("seq", "BIGINT"), ("token", "TEXT"))
+# Renews the leases of a worker's running jobs, the rows of `v` (v_seq, v_token), each
 # fenced by its own token (a job handed back and claimed again has another one); returns (seq, cancel_requested)
 # of the leases still held.
 RENEW_LEASES = ("UPDATE jobs SET lease_expires_at = :expires FROM v"

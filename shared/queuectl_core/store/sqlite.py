@@ -50,6 +50,7 @@ SQL = SimpleNamespace(
     **PORTABLE,
     claim=CLAIM,
     claim_batch=CLAIM_BATCH,
+    arrays=False,  # several rows at once as a VALUES list (BatchesMixin._batch)
     heartbeat=None,  # as turn: a heartbeat is a transaction of several statements (RunsMixin._beat)
     turn=None,  # no data-modifying WITH: a worker's turn is a transaction of several statements (batches.py)
     oldest_waiting_levels=oldest_waiting_levels("INDEXED BY jobs_ready"),
