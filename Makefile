@@ -3,6 +3,7 @@ VENV    ?= .venv
 PYTHON  ?= python3
 BIN     := $(VENV)/bin
 WORKERS ?= 2
+TEST_PROCESSES ?= 2
 DEV_DIR := .dev
 PACKAGES := -e shared[postgres] -e clients/python -e services/worker -e services/cli -e services/api
 # Every distribution, for `make dist` (./ so that pip never takes a directory's name for a package on the index).
@@ -24,8 +25,8 @@ $(BIN)/.installed: shared/pyproject.toml clients/python/pyproject.toml services/
 	$(BIN)/python -m compileall -q shared/queuectl_core clients/python/queuectl services/*/queuectl_*
 	touch $@
 
-test: install ## run the whole test suite
-	$(BIN)/pytest
+test: install ## run the whole test suite, in $(TEST_PROCESSES) processes (most tests wait on processes and servers, not the CPU)
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadgroup
 
 dist: install ## build a wheel of every package into dist/: queuectl-core, the Python client queuectl, the three services
 	rm -rf dist

@@ -10,6 +10,15 @@ from helpers import BACKENDS, ProcessOwner, postgres_missing_reason, postgres_sc
 from queuectl_core.store import open_store
 
 
+def pytest_collection_modifyitems(items):
+    """For `make test`, which runs the suite in two processes (pytest-xdist, --dist loadgroup): a module's tests
+    stay in one process, so that its fixtures (a gunicorn, a browser, built wheels) are set up once, and the
+    modules that drive the Docker engine share one, so that two image builds never run at once."""
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group("docker" if module.startswith("tests/compose/") else module))
+
+
 @pytest.fixture
 def sqlite_path(tmp_path):
     """Path of a new SQLite file (never :memory:: WAL and locking are part of what is tested)."""

@@ -216,3 +216,29 @@ def test_a_heartbeat_is_one_statement_on_postgresql_busy_or_idle(pg_url):
         assert expires == NOW + 1_000 + 30_000  # renewed by the busy heartbeat (the idle one holds no lease)
     finally:
         store.close()
+
+
+def test_a_large_bulk_enqueue_on_postgresql_leaves_the_planner_fresh_statistics(pg_url):
+    # Claims right after a bulk load plan with the table's statistics: stale ones (a queue analyzed while empty)
+    # made a claim walk every waiting job. A load of 10,000 jobs or more analyzes the jobs table; a small one not.
+    import time
+
+    from queuectl_core.store import open_store
+
+    store = open_store(pg_url)
+    try:
+        def analyzed():
+            time.sleep(0.2)  # ANALYZE's report reaches the statistics views within a moment
+            return store.connection.execute(
+                "SELECT coalesce(analyze_count, 0) FROM pg_stat_user_tables"
+                " WHERE relname = 'jobs' AND schemaname = current_schema()").fetchone()[0]
+
+        store.enqueue_many([(n, check_job({"command": "true"})) for n in range(100)], now=NOW)
+        assert analyzed() == 0
+        store.enqueue_many([(n, check_job({"command": "true"})) for n in range(10_000)], now=NOW)
+        assert analyzed() == 1
+        estimate = store.connection.execute("SELECT reltuples FROM pg_class WHERE oid = 'jobs'::regclass").fetchone()[0]
+        assert estimate > 9_000
+        assert len(store.claim_many("w1", 30, 10, now=NOW)) == 10
+    finally:
+        store.close()

@@ -72,6 +72,9 @@ class Store(EnqueueMixin, DependenciesMixin, BatchesMixin, RunsMixin, FlowMixin,
     def _after_copy(self, connection):
         """Bring derived state (sequences, counters) in line after rows were copied in with their keys."""
 
+    def _after_bulk_load(self, count):
+        """After `count` jobs came in at once (a bulk enqueue, a copied queue), committed."""
+
     def change_watcher(self):
         """An object with fileno(), drain() and works, readable when the queue may have changed."""
         raise NotImplementedError

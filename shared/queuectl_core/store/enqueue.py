@@ -93,6 +93,7 @@ class EnqueueMixin:
         for attempt in range(UNIQUE_RETRIES if keyed else 1):
             try:
                 ids, held = self._enqueue_rows(numbered_specs, rows, now, progress, keyed, actor)
+                self._after_bulk_load(len(ids))
             except self._integrity_error:
                 # Rolled back already. A unique key taken meanwhile (PostgreSQL) is tried again; else find the
                 # first line whose id the database holds.

@@ -40,6 +40,7 @@ def copy_queue(source, target, progress=None):
                     progress(table, len(rows))
         _copy_run_totals(source, target, connection)
         target._after_copy(connection)
+    target._after_bulk_load(copied["jobs"])
     return copied
 
 
