@@ -1,11 +1,12 @@
 """Claims and results several at once, for workers with several slots (mixed into Store).
 
-A worker with K slots claims up to its free slots and records the runs that ended together, in one transaction. On
-the plain path (no flow control, no queue given) that is a few set-based statements whatever the batch's size: one
-UPDATE claims the batch, one statement opens its runs, one UPDATE ends every job of the results (each fenced by its
-own lease token, as finish_run is) and one their runs. A result that statement did not take (its lease lost, or a
-cancel asked meanwhile) goes the one-job way, which decides again with the cancel flag or records nothing.
-"""
+A worker with K slots claims up to its free slots and records the runs that ended together at once. On the plain
+path (no flow control, no queue given) the statements are set-based whatever the batch's size. On PostgreSQL the
+whole turn is one statement, its own transaction (SQL.turn): the results end their jobs (each fenced by its own
+lease token, as finish_run is) and their runs, and the claims are made with their runs opened. SQLite, which has
+no data-modifying WITH, does the same in one transaction of four statements. A result that was not taken (its
+lease lost, or a cancel asked meanwhile) goes the one-job way, which decides again with the cancel flag or records
+nothing; results that need more written (hooks, dependents to fail, a hand-back) take the transaction path."""
 
 import os
 
@@ -61,9 +62,8 @@ class BatchesMixin:
                                             params)
         else:
             statement = self.q.turn[1]
-        with self._translated():
-            cursor = self._live().execute(statement, params)
-            rows = cursor.fetchall()
+        cursor = self._alone(statement, params)
+        rows = cursor.fetchall()
         taken, freed, flow_held = set(rows[0][0] or ()), rows[0][1], rows[0][2]
         if self._turn_columns is None:  # the same for every turn (reading cursor.description costs per column)
             self._turn_columns = [d[0] for d in cursor.description][3:]

@@ -242,6 +242,11 @@ class PostgresStore(Store):
         with self._translated(), self._live().transaction():
             yield self.connection
 
+    def _alone(self, statement, params):
+        """Run one statement as its own transaction (the connection autocommits); its cursor."""
+        with self._translated():
+            return self._live().execute(statement, params)
+
     def _read(self, statement, params=None):
         with self._translated():
             return self._live().execute(statement, params or {})

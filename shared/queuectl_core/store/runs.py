@@ -173,9 +173,7 @@ class RunsMixin:
             statement, params = self._batch("heartbeat", LEASE_COLUMNS, _leases(claims), self.q.heartbeat[0], params)
         else:
             statement = self.q.heartbeat[1]
-        with self._translated():
-            stop, alive, setting_rows, held, cancelled, expired, next_due = self._live().execute(
-                statement, params).fetchone()
+        stop, alive, setting_rows, held, cancelled, expired, next_due = self._alone(statement, params).fetchone()
         return stop, alive, setting_rows or [], set(held or ()), set(cancelled or ()), expired, next_due
 
     def _apply_settings(self, settings):
