@@ -23,9 +23,8 @@ class RunsMixin:
     def claim_next(self, worker_id, lease_seconds, now=None, queues=None):
         """Take the next due job for `worker_id` with a lease (from `queues` only, when given); None when nothing
         is due."""
-        now = now_ms() if now is None else now
-        with self._transaction() as connection:
-            return self._claim(connection, worker_id, lease_seconds, now, queues)
+        claims = self.claim_many(worker_id, lease_seconds, 1, now, queues)
+        return claims[0] if claims else None
 
     def _claim(self, connection, worker_id, lease_seconds, now, queues=None):
         params = {
@@ -51,9 +50,7 @@ class RunsMixin:
         Transition, or None (and nothing written) if the lease was lost meanwhile.
 
         `output_offset` is how many bytes of the run's output came before the kept tail `output`."""
-        now = now_ms() if now is None else now
-        with self._transaction() as connection:
-            return self._finish(connection, claim, outcome, output, now, output_offset)
+        return self.finish_runs([(claim, outcome, output, output_offset)], now=now)[0][0]
 
     def finish_run_and_claim_next(self, claim, outcome, output, worker_id, lease_seconds, now=None, output_offset=0,
                                   queues=None):
