@@ -45,9 +45,8 @@ FINISH_RUNS = ("UPDATE runs SET finished_at = :now, exit_code = v_run_exit_code,
 RUN_OPENED_COLUMNS = (("seq", "BIGINT"), ("attempt", "INTEGER"))
 OPEN_RUNS = "INSERT INTO runs (job_seq, attempt, started_at, worker_id) SELECT v_seq, v_attempt, :now, :worker FROM v"
 LEASE_COLUMNS = (("seq", "BIGINT"), ("token", "TEXT"))
-# Renews the leases of a worker's running jobs, the rows of `v` (v_seq, v_token), each
-# fenced by its own token (a job handed back and claimed again has another one); returns (seq, cancel_requested)
-# of the leases still held.
+# Renews the leases of a worker's running jobs, the rows of `v` (v_seq, v_token), each fenced by its own token (a
+# job handed back and claimed again has another one); returns (seq, cancel_requested) of the leases still held.
 RENEW_LEASES = ("UPDATE jobs SET lease_expires_at = :expires FROM v"
                 " WHERE jobs.seq = v_seq AND jobs.lease_token = v_token AND jobs.state = 'processing'"
                 " RETURNING seq, cancel_requested")
