@@ -16,7 +16,8 @@ class Relay:
         self.restore()
 
     def restore(self):
-        """Accept connections (again)."""
+        """Accept connections (again), and pass replies again."""
+        self.replies_muted = False
         self._listener = socket.create_server(("127.0.0.1", self.port or 0), reuse_port=False)
         self.port = self._listener.getsockname()[1]
         threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
@@ -29,14 +30,18 @@ class Relay:
                 return
             server = socket.create_connection(("127.0.0.1", self._target_port))
             self._sockets += [client, server]
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, replies in ((client, server, False), (server, client, True)):
+                threading.Thread(target=self._pump, args=(source, sink, replies), daemon=True).start()
 
-    @staticmethod
-    def _pump(source, sink):
+    def mute_replies(self):
+        """Drop what the server sends from now on, while requests still reach it: a reply lost on its way back."""
+        self.replies_muted = True
+
+    def _pump(self, source, sink, replies):
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                if not (replies and self.replies_muted):
+                    sink.sendall(data)
         except OSError:
             pass
         for sock in (source, sink):

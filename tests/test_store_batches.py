@@ -242,3 +242,55 @@ def test_a_large_bulk_enqueue_on_postgresql_leaves_the_planner_fresh_statistics(
         assert len(store.claim_many("w1", 30, 10, now=NOW)) == 10
     finally:
         store.close()
+
+
+def test_the_jobs_a_turn_claimed_come_back_with_the_next_turn_when_its_reply_was_lost(pg_url):
+    # The server ran the turn (a result recorded, two jobs claimed) but its reply never came back: the worker
+    # offers its result again, which is known as recorded, and its next turn takes up those two claims instead of
+    # leaving them leased to no one until their leases expire (which would cost each job a "worker lost" attempt).
+    import threading
+    from urllib.parse import urlsplit
+
+    from helpers import wait_for
+    from queuectl_core.errors import DatabaseError
+    from queuectl_core.store import open_store
+    from relay import Relay
+
+    link = Relay(urlsplit(pg_url).port)
+    observer = open_store(pg_url)
+    store = open_store(pg_url.replace(f":{urlsplit(pg_url).port}/", f":{link.port}/"))
+    try:
+        for job_id in ("a", "b", "c", "d"):
+            add(observer, job_id)
+        store.get_settings()
+        [first] = store.claim_many("w1", 30, 1, now=NOW)
+        link.mute_replies()
+        failures = []
+
+        def turn():
+            try:
+                store.finish_runs([(first, DONE, "out", 0)], "w1", 30, 2, now=NOW + 10)
+            except DatabaseError as error:
+                failures.append(error)
+
+        offered = threading.Thread(target=turn)
+        offered.start()
+        wait_for(lambda: observer.get_job(first.id)["state"] == "completed", timeout=10,
+                 message="the server to commit the turn")
+        link.cut()
+        offered.join(timeout=30)
+        assert len(failures) == 1  # the worker saw an error, not the turn's answer
+        link.restore()
+        taken = [job["id"] for job in observer.list_jobs(state="processing")]
+        assert len(taken) == 2
+        [again], claims = store.finish_runs([(first, DONE, "out", 0)], "w1", 30, 2, now=NOW + 20)
+        assert again is not None and again.state == "completed"  # recorded once, by the lost turn: not "dropped"
+        assert sorted(claim.id for claim in claims) == sorted(taken)  # the lost turn's claims, not two more
+        assert observer.counts()["pending"] == 1 and observer.counts()["processing"] == 2
+        transitions, _ = store.finish_runs([(claim, DONE, "", 0) for claim in claims], "w1", 30, 0, now=NOW + 30)
+        assert [transition.state for transition in transitions] == ["completed", "completed"]
+        assert [len(observer.get_job(job_id, history=True)["history"]) for job_id in taken] == [1, 1]
+    finally:
+        store.close()
+        observer.close()
+        link.cut()

@@ -10,6 +10,7 @@ nothing; results that need more written (hooks, dependents to fail, a hand-back)
 
 import os
 
+from ..errors import DatabaseError
 from ..lifecycle import HOOKS, dependents_state
 from ..timeutil import now_ms
 from .flow import claim_of
@@ -21,6 +22,7 @@ class BatchesMixin:
 
     _batch_statements = None
     _turn_columns = None
+    _unanswered_turn = None  # (worker, lease token) of a turn that raised: it may have claimed jobs
 
     def claim_many(self, worker_id, lease_seconds, count, now=None, queues=None):
         """Take up to `count` due jobs for `worker_id` in one transaction (a worker's free slots); a list of Claims
@@ -55,6 +57,9 @@ class BatchesMixin:
         """finish_runs in one statement (SQL.turn): `results` whose `decided` transitions need nothing more
         written, and up to `claim_count` plain claims. A result the statement did not take goes the one-job way
         after it; claims the flow path must make follow the same way as in _claim_up_to."""
+        unanswered = self._unanswered_turn is not None
+        recovered = self._recover_claims(worker_id)
+        claim_count = max(claim_count - len(recovered), 0)
         params = {"now": now, "worker": worker_id, "token": os.urandom(8).hex(), "limit": claim_count,
                   "expires": now + int((lease_seconds or 0) * 1000)}
         if results:
@@ -62,7 +67,14 @@ class BatchesMixin:
                                             params)
         else:
             statement = self.q.turn[1]
-        cursor = self._alone(statement, params)
+        try:
+            cursor = self._alone(statement, params)
+        except DatabaseError:
+            # The statement may have committed with its reply lost on the way back: the jobs it claimed are
+            # leased to a token only this store knows, and the next turn takes them up (_recover_claims).
+            if claim_count:
+                self._unanswered_turn = (worker_id, params["token"])
+            raise
         rows = cursor.fetchall()
         taken, freed, flow_held = set(rows[0][0] or ()), rows[0][1], rows[0][2]
         if self._turn_columns is None:  # the same for every turn (reading cursor.description costs per column)
@@ -71,7 +83,7 @@ class BatchesMixin:
         priority, run_at = columns.index("priority"), columns.index("run_at")
         claimed = sorted((row[3:] for row in rows if row[3] is not None),  # in claim order, as _claim_set's
                          key=lambda row: (-row[priority], row[run_at], row[0]))
-        claims = [claim_of(columns, row) for row in claimed]
+        claims = recovered + [claim_of(columns, row) for row in claimed]
         transitions = [transition if claim.seq in taken else None
                        for (claim, _, _, _), transition in zip(results, decided)]
         if len(taken) < len(results):  # a lease lost, or a cancel asked meanwhile: decided again the one-job way
@@ -79,13 +91,32 @@ class BatchesMixin:
                 for index, (claim, outcome, output, offset) in enumerate(results):
                     if claim.seq not in taken:
                         transitions[index] = self._finish(connection, claim, outcome, output, now, offset)
-        if len(claims) < claim_count:
+                    if transitions[index] is None and unanswered and self._recorded(connection, claim, outcome):
+                        transitions[index] = decided[index]  # the turn whose reply was lost recorded it
+        if len(claims) < claim_count + len(recovered):
+            wanted = claim_count + len(recovered) - len(claims)
             if freed:  # the dependents this turn freed are due now
-                claims += self.claim_many(worker_id, lease_seconds, claim_count - len(claims), now)
+                claims += self.claim_many(worker_id, lease_seconds, wanted, now)
             elif flow_held:
                 self._flow = True  # flow control holds jobs back: the flow claim takes the rest one by one
-                claims += self.claim_many(worker_id, lease_seconds, claim_count - len(claims), now)
+                claims += self.claim_many(worker_id, lease_seconds, wanted, now)
         return transitions, claims
+
+    def _recorded(self, connection, claim, outcome):
+        """Whether `claim`'s run ended with `outcome` already (a hand-back ends it as "worker lost")."""
+        row = connection.execute(self.q.run_outcome, {"seq": claim.seq, "attempt": claim.attempt}).fetchone()
+        return row is not None and (row[0], row[1]) == (outcome.exit_code, outcome.error)
+
+    def _recover_claims(self, worker_id):
+        """The Claims of this worker's last turn whose reply was lost, if that turn committed (jobs still
+        processing under its lease token); then forgotten."""
+        if self._unanswered_turn is None or self._unanswered_turn[0] != worker_id:
+            return []
+        cursor = self._read(self.q.claims_of_token, {"worker": worker_id, "token": self._unanswered_turn[1]})
+        columns = [d[0] for d in cursor.description]
+        recovered = [claim_of(columns, row) for row in cursor.fetchall()]
+        self._unanswered_turn = None
+        return recovered
 
     # ---- claims --------------------------------------------------------------------------------
 

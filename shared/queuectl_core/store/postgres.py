@@ -97,6 +97,11 @@ SQL = SimpleNamespace(
     claim_batch=CLAIM_BATCH,
     arrays=True,  # several rows at once as one array per column (BatchesMixin._batch)
     heartbeat=HEARTBEAT,
+    # The jobs a worker's turn claimed under `token`, for a turn whose reply was lost (BatchesMixin._recover_claims).
+    claims_of_token=("SELECT seq, run_count, lease_token, " + JOB_COLUMNS + " FROM jobs"
+                     " WHERE lease_token = %(token)s AND worker_id = %(worker)s AND state = 'processing'"),
+    run_outcome=("SELECT exit_code, error FROM runs"
+                 " WHERE job_seq = %(seq)s AND attempt = %(attempt)s AND finished_at IS NOT NULL"),
     turn=(TURN_ENDS + "," + TURN_CLAIMS + " " + TURN_RESULT, to_pyformat(TURN_CLAIMS_ONLY)),
     oldest_waiting_levels=to_pyformat(oldest_waiting_levels()),
     # Rows another transaction holds are passed over, never waited for: a worker frozen in the middle of its
