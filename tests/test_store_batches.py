@@ -286,6 +286,9 @@ def test_the_jobs_a_turn_claimed_come_back_with_the_next_turn_when_its_reply_was
         [again], claims = store.finish_runs([(first, DONE, "out", 0)], "w1", 30, 2, now=NOW + 20)
         assert again is not None and again.state == "completed"  # recorded once, by the lost turn: not "dropped"
         assert sorted(claim.id for claim in claims) == sorted(taken)  # the lost turn's claims, not two more
+        leases = {row[0] for row in observer.connection.execute(
+            "SELECT lease_expires_at FROM jobs WHERE state = 'processing'").fetchall()}
+        assert leases == {NOW + 20 + 30_000}  # from this turn on, as the worker's lease guard counts them
         assert observer.counts()["pending"] == 1 and observer.counts()["processing"] == 2
         transitions, _ = store.finish_runs([(claim, DONE, "", 0) for claim in claims], "w1", 30, 0, now=NOW + 30)
         assert [transition.state for transition in transitions] == ["completed", "completed"]

@@ -57,11 +57,12 @@ class BatchesMixin:
         """finish_runs in one statement (SQL.turn): `results` whose `decided` transitions need nothing more
         written, and up to `claim_count` plain claims. A result the statement did not take goes the one-job way
         after it; claims the flow path must make follow the same way as in _claim_up_to."""
+        expires = now + int((lease_seconds or 0) * 1000)
         unanswered = self._unanswered_turn is not None
-        recovered = self._recover_claims(worker_id)
+        recovered = self._recover_claims(worker_id, expires)
         claim_count = max(claim_count - len(recovered), 0)
         params = {"now": now, "worker": worker_id, "token": os.urandom(8).hex(), "limit": claim_count,
-                  "expires": now + int((lease_seconds or 0) * 1000)}
+                  "expires": expires}
         if results:
             statement, params = self._batch("turn", RESULT_COLUMNS, _result_rows(results, decided), self.q.turn[0],
                                             params)
@@ -107,12 +108,13 @@ class BatchesMixin:
         row = connection.execute(self.q.run_outcome, {"seq": claim.seq, "attempt": claim.attempt}).fetchone()
         return row is not None and (row[0], row[1]) == (outcome.exit_code, outcome.error)
 
-    def _recover_claims(self, worker_id):
+    def _recover_claims(self, worker_id, expires):
         """The Claims of this worker's last turn whose reply was lost, if that turn committed (jobs still
-        processing under its lease token); then forgotten."""
+        processing under its lease token), their leases renewed to `expires`; then forgotten."""
         if self._unanswered_turn is None or self._unanswered_turn[0] != worker_id:
             return []
-        cursor = self._read(self.q.claims_of_token, {"worker": worker_id, "token": self._unanswered_turn[1]})
+        cursor = self._alone(self.q.recover_claims,
+                             {"worker": worker_id, "token": self._unanswered_turn[1], "expires": expires})
         columns = [d[0] for d in cursor.description]
         recovered = [claim_of(columns, row) for row in cursor.fetchall()]
         self._unanswered_turn = None

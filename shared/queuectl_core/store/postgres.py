@@ -97,9 +97,11 @@ SQL = SimpleNamespace(
     claim_batch=CLAIM_BATCH,
     arrays=True,  # several rows at once as one array per column (BatchesMixin._batch)
     heartbeat=HEARTBEAT,
-    # The jobs a worker's turn claimed under `token`, for a turn whose reply was lost (BatchesMixin._recover_claims).
-    claims_of_token=("SELECT seq, run_count, lease_token, " + JOB_COLUMNS + " FROM jobs"
-                     " WHERE lease_token = %(token)s AND worker_id = %(worker)s AND state = 'processing'"),
+    # The jobs a worker's turn claimed under `token`, for a turn whose reply was lost (BatchesMixin._recover_claims),
+    # their leases starting again now, as those of the claims the worker is about to start.
+    recover_claims=("UPDATE jobs SET lease_expires_at = %(expires)s"
+                    " WHERE lease_token = %(token)s AND worker_id = %(worker)s AND state = 'processing'"
+                    " RETURNING seq, run_count, lease_token, " + JOB_COLUMNS),
     run_outcome=("SELECT exit_code, error FROM runs"
                  " WHERE job_seq = %(seq)s AND attempt = %(attempt)s AND finished_at IS NOT NULL"),
     turn=(TURN_ENDS + "," + TURN_CLAIMS + " " + TURN_RESULT, to_pyformat(TURN_CLAIMS_ONLY)),
