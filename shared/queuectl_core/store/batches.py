@@ -22,7 +22,7 @@ class BatchesMixin:
 
     _batch_statements = None
     _turn_columns = None
-    _unanswered_turn = None  # (worker, lease token) of a turn that raised: it may have claimed jobs
+    _unanswered_tokens = ()  # (worker, lease token) of each turn that raised since the last answered one
 
     def claim_many(self, worker_id, lease_seconds, count, now=None, queues=None):
         """Take up to `count` due jobs for `worker_id` in one transaction (a worker's free slots); a list of Claims
@@ -58,7 +58,7 @@ class BatchesMixin:
         written, and up to `claim_count` plain claims. A result the statement did not take goes the one-job way
         after it; claims the flow path must make follow the same way as in _claim_up_to."""
         expires = now + int((lease_seconds or 0) * 1000)
-        unanswered = self._unanswered_turn is not None
+        unanswered = bool(self._unanswered_tokens)
         recovered = self._recover_claims(worker_id, expires)
         claim_count = max(claim_count - len(recovered), 0)
         params = {"now": now, "worker": worker_id, "token": os.urandom(8).hex(), "limit": claim_count,
@@ -72,10 +72,12 @@ class BatchesMixin:
             cursor = self._alone(statement, params)
         except DatabaseError:
             # The statement may have committed with its reply lost on the way back: the jobs it claimed are
-            # leased to a token only this store knows, and the next turn takes them up (_recover_claims).
-            if claim_count:
-                self._unanswered_turn = (worker_id, params["token"])
+            # leased to a token only this store knows, and the next turn takes them up (_recover_claims). The
+            # jobs recovered for this turn are leased to an earlier one: kept too.
+            if claim_count or recovered:
+                self._unanswered_tokens = [*self._unanswered_tokens, (worker_id, params["token"])]
             raise
+        self._unanswered_tokens = []
         rows = cursor.fetchall()
         taken, freed, flow_held = set(rows[0][0] or ()), rows[0][1], rows[0][2]
         if self._turn_columns is None:  # the same for every turn (reading cursor.description costs per column)
@@ -109,16 +111,14 @@ class BatchesMixin:
         return row is not None and (row[0], row[1]) == (outcome.exit_code, outcome.error)
 
     def _recover_claims(self, worker_id, expires):
-        """The Claims of this worker's last turn whose reply was lost, if that turn committed (jobs still
-        processing under its lease token), their leases renewed to `expires`; then forgotten."""
-        if self._unanswered_turn is None or self._unanswered_turn[0] != worker_id:
+        """The Claims of this worker's turns whose replies were lost, if they committed (jobs still processing
+        under their lease tokens), their leases renewed to `expires`."""
+        tokens = [token for worker, token in self._unanswered_tokens if worker == worker_id]
+        if not tokens:
             return []
-        cursor = self._alone(self.q.recover_claims,
-                             {"worker": worker_id, "token": self._unanswered_turn[1], "expires": expires})
+        cursor = self._alone(self.q.recover_claims, {"worker": worker_id, "tokens": tokens, "expires": expires})
         columns = [d[0] for d in cursor.description]
-        recovered = [claim_of(columns, row) for row in cursor.fetchall()]
-        self._unanswered_turn = None
-        return recovered
+        return [claim_of(columns, row) for row in cursor.fetchall()]
 
     # ---- claims --------------------------------------------------------------------------------
 

@@ -97,10 +97,10 @@ SQL = SimpleNamespace(
     claim_batch=CLAIM_BATCH,
     arrays=True,  # several rows at once as one array per column (BatchesMixin._batch)
     heartbeat=HEARTBEAT,
-    # The jobs a worker's turn claimed under `token`, for a turn whose reply was lost (BatchesMixin._recover_claims),
+    # The jobs a worker's turns claimed under `tokens`, turns whose replies were lost (BatchesMixin._recover_claims),
     # their leases starting again now, as those of the claims the worker is about to start.
     recover_claims=("UPDATE jobs SET lease_expires_at = %(expires)s"
-                    " WHERE lease_token = %(token)s AND worker_id = %(worker)s AND state = 'processing'"
+                    " WHERE lease_token = ANY(%(tokens)s) AND worker_id = %(worker)s AND state = 'processing'"
                     " RETURNING seq, run_count, lease_token, " + JOB_COLUMNS),
     run_outcome=("SELECT exit_code, error FROM runs"
                  " WHERE job_seq = %(seq)s AND attempt = %(attempt)s AND finished_at IS NOT NULL"),
