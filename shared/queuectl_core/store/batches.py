@@ -83,9 +83,7 @@ class BatchesMixin:
         if self._turn_columns is None:  # the same for every turn (reading cursor.description costs per column)
             self._turn_columns = [d[0] for d in cursor.description][3:]
         columns = self._turn_columns
-        priority, run_at = columns.index("priority"), columns.index("run_at")
-        claimed = sorted((row[3:] for row in rows if row[3] is not None),  # in claim order, as _claim_set's
-                         key=lambda row: (-row[priority], row[run_at], row[0]))
+        claimed = _in_claim_order([row[3:] for row in rows if row[3] is not None], columns)
         claims = recovered + [claim_of(columns, row) for row in claimed]
         transitions = [transition if claim.seq in taken else None
                        for (claim, _, _, _), transition in zip(results, decided)]
@@ -147,10 +145,7 @@ class BatchesMixin:
         rows = cursor.fetchall()
         if not rows:
             return []
-        # RETURNING gives no order: the jobs start in claim order (priority, then run_at, then enqueue order).
-        columns = [d[0] for d in cursor.description]
-        priority, run_at = columns.index("priority"), columns.index("run_at")
-        rows.sort(key=lambda row: (-row[priority], row[run_at], row[0]))
+        rows = _in_claim_order(rows, [d[0] for d in cursor.description])
         connection.execute(*self._batch("open_runs", RUN_OPENED_COLUMNS, [row[:2] for row in rows], OPEN_RUNS,
                                         {"now": now, "worker": worker_id}))
         return [self._opened(connection, cursor, row, worker_id, now, open_run=False) for row in rows]
@@ -216,6 +211,13 @@ class BatchesMixin:
             for index, row in enumerate(rows):
                 params.update({f"{column}{index}": value for (column, _), value in zip(columns, row)})
         return statement, params
+
+
+def _in_claim_order(rows, columns):
+    """Claimed rows (seq first, then `columns`' names) in claim order: priority, then run_at, then enqueue order
+    (RETURNING gives no order)."""
+    priority, run_at = columns.index("priority"), columns.index("run_at")
+    return sorted(rows, key=lambda row: (-row[priority], row[run_at], row[0]))
 
 
 def _result_rows(results, transitions):
